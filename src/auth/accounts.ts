@@ -1,0 +1,315 @@
+import { type Database, type SessionUserRow, statements } from "../db/index.js";
+import { SpillwayError } from "../errors/index.js";
+import { type Clock, systemClock } from "../util/index.js";
+import { normaliseEmail } from "./email.js";
+import type { IpThrottle } from "./ip-throttle.js";
+import type { PasswordHasher } from "./password-hasher.js";
+import type { PasswordPolicy } from "./password-policy.js";
+import type { CachedSession, SessionCache } from "./session-cache.js";
+import { hashSessionToken, isSessionTokenShape, newSessionToken } from "./session-token.js";
+
+export interface AccountsConfig {
+  sessionTtlSeconds: number;
+  sessionRenewAfterSeconds: number;
+  loginMaxFailures: number;
+  lockoutBaseSeconds: number;
+  lockoutMaxSeconds: number;
+}
+
+export interface AccountsDeps {
+  db: Database;
+  hasher: PasswordHasher;
+  policy: PasswordPolicy;
+  cache: SessionCache;
+  throttle: IpThrottle | undefined;
+  clock?: Clock;
+}
+
+/** Who is asking: used for throttling and the event record. */
+export interface RequestContext {
+  ip: string | null;
+  userAgent: string | null;
+  signal?: AbortSignal;
+}
+
+export interface UserView {
+  id: string;
+  email: string;
+  displayName: string | null;
+  createdAt: Date;
+}
+
+export interface SessionView {
+  id: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+}
+
+export interface Authenticated {
+  user: UserView;
+  session: SessionView;
+}
+
+export interface IssuedSession extends Authenticated {
+  token: string;
+}
+
+export interface SessionListing extends SessionView {
+  current: boolean;
+  ip: string | null;
+  userAgent: string | null;
+}
+
+export interface RegisterInput {
+  email: string;
+  password: string;
+  displayName?: string | null | undefined;
+}
+
+export interface LoginInput {
+  email: string;
+  password: string;
+}
+
+const uniqueViolation = "23505";
+const displayNameMax = 100;
+const userAgentMax = 512;
+
+/** Registration, login and sessions: the accounts service behind the API and the pages. */
+export class Accounts {
+  readonly #config: AccountsConfig;
+  readonly #deps: AccountsDeps;
+  readonly #clock: Clock;
+
+  constructor(config: AccountsConfig, deps: AccountsDeps) {
+    this.#config = config;
+    this.#deps = deps;
+    this.#clock = deps.clock ?? systemClock;
+  }
+
+  async register(input: RegisterInput, ctx: RequestContext): Promise<IssuedSession> {
+    this.#deps.throttle?.take(ctx.ip ?? "unknown");
+    const email = normaliseEmail(input.email);
+    const displayName = normaliseDisplayName(input.displayName);
+    const words = [email, email.split("@")[0] ?? "", ...(displayName ? [displayName] : [])];
+    this.#deps.policy.check(input.password, words);
+    const passwordHash = await this.#deps.hasher.hash(input.password, ctx.signal);
+    const token = newSessionToken();
+    try {
+      const row = await this.#deps.db.first(statements.registerUser, [
+        email,
+        displayName,
+        passwordHash,
+        hashSessionToken(token),
+        this.#config.sessionTtlSeconds,
+        ctx.ip,
+        clip(ctx.userAgent),
+      ]);
+      return { token, ...toAuthenticated(mustExist(row)) };
+    } catch (err) {
+      if ((err as { code?: unknown }).code === uniqueViolation) {
+        throw new SpillwayError("AUTH_EMAIL_TAKEN", { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Unknown email and wrong password answer alike (AUTH_INVALID_CREDENTIALS)
+   * and take alike: an unknown email is verified against a dummy hash.
+   */
+  async login(input: LoginInput, ctx: RequestContext): Promise<IssuedSession> {
+    this.#deps.throttle?.take(ctx.ip ?? "unknown");
+    const { db, hasher } = this.#deps;
+    let email: string;
+    try {
+      email = normaliseEmail(input.email);
+    } catch {
+      await hasher.verifyDummy(input.password, ctx.signal);
+      throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
+    }
+    const user = await db.first(statements.findUserByEmail, [email]);
+    if (!user) {
+      await hasher.verifyDummy(input.password, ctx.signal);
+      await db.rows(statements.loginFailedUnknown, [ctx.ip]);
+      throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
+    }
+    const lockedForMs = (user.locked_until?.getTime() ?? 0) - this.#clock.now();
+    if (lockedForMs > 0) throw lockedOut(lockedForMs);
+    if (!(await hasher.verify(user.password_hash, input.password, ctx.signal))) {
+      const { loginMaxFailures, lockoutBaseSeconds, lockoutMaxSeconds } = this.#config;
+      await db.rows(statements.loginFailed, [
+        user.id,
+        loginMaxFailures,
+        lockoutBaseSeconds,
+        lockoutMaxSeconds,
+        ctx.ip,
+      ]);
+      throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
+    }
+    const newHash = hasher.needsRehash(user.password_hash)
+      ? await hasher.hash(input.password, ctx.signal).catch(() => null)
+      : null;
+    const token = newSessionToken();
+    const row = await db.first(statements.loginSucceeded, [
+      user.id,
+      hashSessionToken(token),
+      this.#config.sessionTtlSeconds,
+      ctx.ip,
+      clip(ctx.userAgent),
+      newHash,
+    ]);
+    return { token, ...toAuthenticated(mustExist(row)) };
+  }
+
+  /**
+   * The hot path: a token to its session, from the cache when it can be
+   * trusted. Expiry slides, written to the database at most once per renew
+   * interval per session.
+   */
+  async authenticate(token: string): Promise<Authenticated> {
+    if (!isSessionTokenShape(token)) throw new SpillwayError("AUTH_SESSION_INVALID");
+    const { cache, db } = this.#deps;
+    const tokenHash = hashSessionToken(token);
+    const key = tokenHash.toString("hex");
+    const now = this.#clock.now();
+    let session = cache.get(key);
+    if (!session || session.expiresAt.getTime() <= now) {
+      const row = await db.first(statements.findSessionByTokenHash, [tokenHash]);
+      if (!row) {
+        cache.evict(key);
+        throw new SpillwayError("AUTH_SESSION_INVALID");
+      }
+      session = fromRow(row);
+    }
+    if (now - session.lastSeenAt.getTime() >= this.#config.sessionRenewAfterSeconds * 1000) {
+      const renewed = await db.first(statements.touchSession, [
+        session.sessionId,
+        this.#config.sessionTtlSeconds,
+      ]);
+      if (!renewed) {
+        cache.evict(key);
+        throw new SpillwayError("AUTH_SESSION_INVALID");
+      }
+      session = { ...session, lastSeenAt: renewed.last_seen_at, expiresAt: renewed.expires_at };
+    }
+    cache.set(key, session);
+    return toAuthenticated(session);
+  }
+
+  async logout(auth: Authenticated, ctx: RequestContext): Promise<void> {
+    await this.#revoke(auth, auth.session.id, "logout", ctx);
+  }
+
+  async listSessions(auth: Authenticated): Promise<SessionListing[]> {
+    const rows = await this.#deps.db.rows(statements.listSessions, [auth.user.id]);
+    return rows.map((row) => ({
+      id: row.id,
+      createdAt: row.created_at,
+      lastSeenAt: row.last_seen_at,
+      expiresAt: row.expires_at,
+      current: row.id === auth.session.id,
+      ip: row.ip,
+      userAgent: row.user_agent,
+    }));
+  }
+
+  /** Revokes one of the caller's sessions (its own included); AUTH_SESSION_NOT_FOUND otherwise. */
+  async revokeSession(auth: Authenticated, sessionId: string, ctx: RequestContext): Promise<void> {
+    const kind = sessionId === auth.session.id ? "logout" : "revoke";
+    if (!(await this.#revoke(auth, sessionId, kind, ctx))) {
+      throw new SpillwayError("AUTH_SESSION_NOT_FOUND");
+    }
+  }
+
+  /** Revokes every session of the caller but the current one; returns how many. */
+  async revokeOtherSessions(auth: Authenticated, ctx: RequestContext): Promise<number> {
+    const rows = await this.#deps.db.rows(statements.revokeOtherSessions, [
+      auth.user.id,
+      auth.session.id,
+      ctx.ip,
+    ]);
+    for (const row of rows) this.#deps.cache.evict(row.token_hash);
+    return rows.length;
+  }
+
+  async #revoke(
+    auth: Authenticated,
+    sessionId: string,
+    kind: "logout" | "revoke",
+    ctx: RequestContext,
+  ): Promise<boolean> {
+    const rows = await this.#deps.db.rows(statements.revokeSession, [
+      sessionId,
+      auth.user.id,
+      kind,
+      ctx.ip,
+    ]);
+    // Evict here, not only on the notification: once this returns, this
+    // instance never accepts the session again.
+    for (const row of rows) this.#deps.cache.evict(row.token_hash);
+    return rows.length > 0;
+  }
+}
+
+function normaliseDisplayName(input: string | null | undefined): string | null {
+  if (input === undefined || input === null) return null;
+  const name = input.normalize("NFC").trim();
+  if (name === "") return null;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point
+  if ([...name].length > displayNameMax || /[\u0000-\u001f\u007f]/.test(name)) {
+    throw new SpillwayError("REQUEST_INVALID", {
+      message: `displayName must be at most ${displayNameMax} printable characters`,
+      details: [{ field: "displayName" }],
+    });
+  }
+  return name;
+}
+
+function clip(userAgent: string | null): string | null {
+  return userAgent === null ? null : userAgent.slice(0, userAgentMax);
+}
+
+function lockedOut(lockedForMs: number): SpillwayError {
+  return new SpillwayError("AUTH_RATE_LIMITED", {
+    retryAfterSeconds: Math.max(1, Math.ceil(lockedForMs / 1000)),
+  });
+}
+
+function mustExist<T>(row: T | undefined): T {
+  if (row === undefined)
+    throw new SpillwayError("INTERNAL", { message: "statement returned no row" });
+  return row;
+}
+
+function fromRow(row: SessionUserRow): CachedSession {
+  return {
+    sessionId: row.session_id,
+    userId: row.user_id,
+    email: row.email,
+    displayName: row.display_name,
+    userCreatedAt: row.user_created_at,
+    sessionCreatedAt: row.session_created_at,
+    lastSeenAt: row.last_seen_at,
+    expiresAt: row.expires_at,
+  };
+}
+
+function toAuthenticated(s: CachedSession | SessionUserRow): Authenticated {
+  const session = "sessionId" in s ? s : fromRow(s);
+  return {
+    user: {
+      id: session.userId,
+      email: session.email,
+      displayName: session.displayName,
+      createdAt: session.userCreatedAt,
+    },
+    session: {
+      id: session.sessionId,
+      createdAt: session.sessionCreatedAt,
+      lastSeenAt: session.lastSeenAt,
+      expiresAt: session.expiresAt,
+    },
+  };
+}

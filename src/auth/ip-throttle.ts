@@ -1,0 +1,46 @@
+import { LRUCache } from "lru-cache";
+import { SpillwayError } from "../errors/index.js";
+import { type Clock, systemClock } from "../util/index.js";
+
+export interface IpThrottleConfig {
+  /** Attempts allowed at once. */
+  burst: number;
+  /** Attempts regained per second. */
+  refillPerSecond: number;
+  /** Addresses tracked at most (least recently seen forgotten first). */
+  maxAddresses?: number;
+  clock?: Clock;
+}
+
+interface Bucket {
+  tokens: number;
+  atMs: number;
+}
+
+/** A token bucket per client address, for credential endpoints. */
+export class IpThrottle {
+  readonly #config: IpThrottleConfig;
+  readonly #clock: Clock;
+  readonly #buckets: LRUCache<string, Bucket>;
+
+  constructor(config: IpThrottleConfig) {
+    this.#config = config;
+    this.#clock = config.clock ?? systemClock;
+    this.#buckets = new LRUCache({ max: config.maxAddresses ?? 100_000 });
+  }
+
+  /** Takes one attempt for `ip`, or throws AUTH_RATE_LIMITED with the wait. */
+  take(ip: string): void {
+    const { burst, refillPerSecond } = this.#config;
+    const now = this.#clock.now();
+    const bucket = this.#buckets.get(ip) ?? { tokens: burst, atMs: now };
+    const tokens = Math.min(burst, bucket.tokens + ((now - bucket.atMs) / 1000) * refillPerSecond);
+    if (tokens < 1) {
+      this.#buckets.set(ip, { tokens, atMs: now });
+      throw new SpillwayError("AUTH_RATE_LIMITED", {
+        retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / refillPerSecond)),
+      });
+    }
+    this.#buckets.set(ip, { tokens: tokens - 1, atMs: now });
+  }
+}

@@ -1,0 +1,105 @@
+import { readFileSync } from "node:fs";
+import { createSpillway } from "../app.js";
+import { resolveConfig } from "../config/index.js";
+import { EmbeddedDatabase, migrate } from "../db/index.js";
+import { isSpillwayError } from "../errors/index.js";
+import { PlainPool } from "../pool/index.js";
+import { parseCommand } from "./parse-flags.js";
+import { usage } from "./usage.js";
+
+const packageJson = JSON.parse(
+  readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
+) as {
+  version: string;
+};
+
+/** Entry point of the `spillway` command; returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const parsed = parseCommand(argv);
+  if (parsed.version) {
+    console.log(packageJson.version);
+    return 0;
+  }
+  if (parsed.help || parsed.command === undefined || parsed.command === "help") {
+    console.log(usage());
+    return parsed.command === undefined && !parsed.help ? 1 : 0;
+  }
+  try {
+    const config = resolveConfig(process.env, parsed.flags);
+    switch (parsed.command) {
+      case "serve":
+        return await serve(config);
+      case "migrate":
+        return await migrateOnly(config);
+      default:
+        console.error(`spillway: unknown command '${parsed.command}'\n\n${usage()}`);
+        return 2;
+    }
+  } catch (err) {
+    console.error(
+      `spillway: ${isSpillwayError(err) ? err.message : err instanceof Error ? err.stack : String(err)}`,
+    );
+    return 1;
+  }
+}
+
+async function serve(config: ReturnType<typeof resolveConfig>): Promise<number> {
+  const app = await createSpillway(config);
+  const log = app.http.log;
+  const url = await app.listen();
+  log.info(
+    { url, database: app.embedded ? `embedded (${app.embedded.dataDir})` : "DATABASE_URL" },
+    "spillway ready",
+  );
+  return new Promise<number>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      log.info({ signal }, "shutting down: draining requests");
+      const force = setTimeout(() => {
+        log.error("drain timed out; exiting");
+        resolve(1);
+      }, config.shutdownTimeoutMs);
+      force.unref();
+      app.close().then(
+        () => {
+          clearTimeout(force);
+          log.info("stopped");
+          resolve(0);
+        },
+        (err: unknown) => {
+          clearTimeout(force);
+          log.error({ err }, "shutdown failed");
+          resolve(1);
+        },
+      );
+    };
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+}
+
+async function migrateOnly(config: ReturnType<typeof resolveConfig>): Promise<number> {
+  const embedded = config.databaseUrl
+    ? undefined
+    : new EmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
+  const url = config.databaseUrl ?? (await embedded?.start()) ?? "";
+  const pool = new PlainPool({
+    connectionString: url,
+    max: 1,
+    acquireTimeoutMs: config.poolAcquireTimeoutMs,
+    statementTimeoutMs: config.statementTimeoutMs,
+    idleInTransactionTimeoutMs: 60_000,
+    applicationName: "spillway-migrate",
+  });
+  try {
+    const result = await migrate(pool);
+    console.log(
+      result.applied.length > 0
+        ? `applied migrations ${result.applied.join(", ")}; schema at version ${result.current}`
+        : `schema up to date at version ${result.current}`,
+    );
+    return 0;
+  } finally {
+    await pool.end();
+    await embedded?.stop();
+  }
+}

@@ -1,0 +1,179 @@
+import { availableParallelism } from "node:os";
+
+/**
+ * Every setting, its default and its bounds, in one place. Each key is read
+ * from the flag `--kebab-case` or the variable `SPILLWAY_UPPER_SNAKE` (flag
+ * first); a few also answer to a conventional variable (`env`).
+ */
+export const settings = {
+  port: { kind: "int", default: 8080, min: 0, max: 65535, env: "PORT", doc: "HTTP port" },
+  host: { kind: "string", default: "127.0.0.1", doc: "HTTP listen address" },
+  logLevel: {
+    kind: "enum",
+    default: "info",
+    values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+    doc: "log level",
+  },
+  trustProxy: { kind: "bool", default: false, doc: "take the client IP from X-Forwarded-For" },
+  bodyLimitBytes: {
+    kind: "int",
+    default: 16_384,
+    min: 1024,
+    max: 1_048_576,
+    doc: "largest request body",
+  },
+  shutdownTimeoutMs: {
+    kind: "int",
+    default: 10_000,
+    min: 100,
+    max: 600_000,
+    doc: "drain time on SIGTERM",
+  },
+
+  databaseUrl: {
+    kind: "string?",
+    default: null,
+    env: "DATABASE_URL",
+    doc: "PostgreSQL URL; unset: an embedded PostgreSQL is started",
+  },
+  dataDir: { kind: "string", default: ".spillway/data", doc: "embedded PostgreSQL data directory" },
+  embeddedPgPort: {
+    kind: "int",
+    default: 54329,
+    min: 1,
+    max: 65535,
+    doc: "embedded PostgreSQL port",
+  },
+
+  poolMax: { kind: "int", default: 10, min: 1, max: 1000, doc: "database connections at most" },
+  poolAcquireTimeoutMs: {
+    kind: "int",
+    default: 2000,
+    min: 1,
+    max: 120_000,
+    doc: "longest wait for a database connection",
+  },
+  statementTimeoutMs: {
+    kind: "int",
+    default: 5000,
+    min: 10,
+    max: 600_000,
+    doc: "server-side statement timeout",
+  },
+
+  sessionTtlSeconds: {
+    kind: "int",
+    default: 1_209_600,
+    min: 60,
+    max: 31_536_000,
+    doc: "idle session lifetime (sliding)",
+  },
+  sessionRenewAfterSeconds: {
+    kind: "int",
+    default: 3600,
+    min: 1,
+    max: 86_400,
+    doc: "sliding expiry is written at most once per this interval",
+  },
+  sessionCacheTtlMs: {
+    kind: "int",
+    default: 5000,
+    min: 0,
+    max: 600_000,
+    doc: "session check cache lifetime; 0 disables",
+  },
+  sessionCacheMaxEntries: {
+    kind: "int",
+    default: 100_000,
+    min: 1,
+    max: 10_000_000,
+    doc: "session cache size",
+  },
+  cookieName: { kind: "string", default: "spillway_session", doc: "session cookie name" },
+  cookieSecure: { kind: "bool", default: false, doc: "mark cookies Secure (serve over https)" },
+
+  hashConcurrency: {
+    kind: "int",
+    default: availableParallelism(),
+    min: 1,
+    max: 256,
+    doc: "password hashes at once (default: cores)",
+  },
+  hashQueueMax: {
+    kind: "int",
+    default: 512,
+    min: 1,
+    max: 100_000,
+    doc: "password hashes waiting at most",
+  },
+  hashQueueTimeoutMs: {
+    kind: "int",
+    default: 2000,
+    min: 1,
+    max: 60_000,
+    doc: "longest wait to start a hash",
+  },
+  argon2MemoryKib: {
+    kind: "int",
+    default: 19_456,
+    min: 1024,
+    max: 4_194_304,
+    doc: "argon2id memory cost",
+  },
+  argon2TimeCost: { kind: "int", default: 2, min: 1, max: 100, doc: "argon2id passes" },
+  argon2Parallelism: { kind: "int", default: 1, min: 1, max: 16, doc: "argon2id lanes" },
+  passwordMinScore: { kind: "int", default: 2, min: 0, max: 4, doc: "least zxcvbn score accepted" },
+
+  throttleEnabled: { kind: "bool", default: true, doc: "per-IP rate limit on register and login" },
+  ipBurst: {
+    kind: "int",
+    default: 20,
+    min: 1,
+    max: 1_000_000,
+    doc: "per-IP burst of credential attempts",
+  },
+  ipRefillPerSecond: {
+    kind: "int",
+    default: 2,
+    min: 1,
+    max: 1_000_000,
+    doc: "per-IP sustained attempts/s",
+  },
+  loginMaxFailures: {
+    kind: "int",
+    default: 5,
+    min: 1,
+    max: 1000,
+    doc: "failed logins before lockout",
+  },
+  lockoutBaseSeconds: {
+    kind: "int",
+    default: 30,
+    min: 1,
+    max: 86_400,
+    doc: "first lockout; doubles each time",
+  },
+  lockoutMaxSeconds: { kind: "int", default: 3600, min: 1, max: 604_800, doc: "longest lockout" },
+} as const satisfies Record<string, Setting>;
+
+export type Setting =
+  | { kind: "int"; default: number; min: number; max: number; env?: string; doc: string }
+  | { kind: "bool"; default: boolean; env?: string; doc: string }
+  | { kind: "string"; default: string; env?: string; doc: string }
+  | { kind: "string?"; default: null; env?: string; doc: string }
+  | { kind: "enum"; default: string; values: readonly string[]; env?: string; doc: string };
+
+type ValueOf<S> = S extends { kind: "int" }
+  ? number
+  : S extends { kind: "bool" }
+    ? boolean
+    : S extends { kind: "string" }
+      ? string
+      : S extends { kind: "string?" }
+        ? string | null
+        : S extends { values: readonly (infer V)[] }
+          ? V
+          : never;
+
+export type Settings = typeof settings;
+export type Config = { readonly [K in keyof Settings]: ValueOf<Settings[K]> };

@@ -1,0 +1,82 @@
+import { SpillwayError } from "../errors/index.js";
+import { type Config, type Setting, settings } from "./defaults.js";
+
+export type Flags = Readonly<Record<string, string | boolean | undefined>>;
+
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
+
+/** The flag and variable names a setting answers to. */
+export function settingNames(key: string): { flag: string; env: string[] } {
+  const setting: Setting | undefined = (settings as Record<string, Setting>)[key];
+  const env = [`SPILLWAY_${snake(key)}`];
+  if (setting?.env) env.push(setting.env);
+  return { flag: `--${kebab(key)}`, env };
+}
+
+/**
+ * Resolves configuration once, with the precedence flag > SPILLWAY_* variable >
+ * conventional variable > override > default; validates every value and
+ * returns a frozen object. Throws CONFIG_INVALID naming every bad value.
+ */
+export function resolveConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  flags: Flags = {},
+  overrides: Partial<Config> = {},
+): Config {
+  const problems: string[] = [];
+  const known = new Set(Object.keys(settings).map(kebab));
+  for (const flag of Object.keys(flags)) {
+    if (!known.has(flag)) problems.push(`unknown option --${flag}`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(settings) as [string, Setting][]) {
+    const names = settingNames(key);
+    const fromFlag = flags[kebab(key)];
+    const envName = names.env.find((name) => env[name] !== undefined && env[name] !== "");
+    const raw = fromFlag ?? (envName ? env[envName] : undefined);
+    const source = fromFlag !== undefined ? names.flag : envName;
+    if (raw === undefined) {
+      out[key] = key in overrides ? overrides[key as keyof Config] : setting.default;
+      continue;
+    }
+    const parsed = parseValue(setting, raw);
+    if (typeof parsed === "object" && parsed !== null && "problem" in parsed) {
+      problems.push(`${source}=${JSON.stringify(String(raw))}: ${parsed.problem}`);
+    } else {
+      out[key] = parsed;
+    }
+  }
+  if (problems.length > 0) {
+    throw new SpillwayError("CONFIG_INVALID", {
+      message: `Invalid configuration:\n  ${problems.join("\n  ")}`,
+      details: problems,
+    });
+  }
+  return Object.freeze(out) as Config;
+}
+
+function parseValue(setting: Setting, raw: string | boolean): unknown {
+  switch (setting.kind) {
+    case "bool":
+      if (raw === true || raw === "true" || raw === "1") return true;
+      if (raw === false || raw === "false" || raw === "0") return false;
+      return { problem: "expected true or false" };
+    case "int": {
+      const text = String(raw).replaceAll("_", "");
+      if (!/^-?\d+$/.test(text)) return { problem: "expected a whole number" };
+      const n = Number(text);
+      if (n < setting.min || n > setting.max) {
+        return { problem: `expected ${setting.min} to ${setting.max}` };
+      }
+      return n;
+    }
+    case "enum":
+      if (typeof raw === "string" && setting.values.includes(raw)) return raw;
+      return { problem: `expected one of ${setting.values.join(", ")}` };
+    case "string":
+    case "string?":
+      if (typeof raw !== "string") return { problem: "expected a value" };
+      return raw;
+  }
+}

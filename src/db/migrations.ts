@@ -1,0 +1,63 @@
+/** One schema change, applied once, in order, inside a transaction. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: "accounts",
+    sql: `
+CREATE TABLE users (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  email text NOT NULL CHECK (length(email) <= 254),
+  display_name text CHECK (length(display_name) <= 100),
+  password_hash text NOT NULL,
+  failed_logins integer NOT NULL DEFAULT 0,
+  lockouts integer NOT NULL DEFAULT 0,
+  locked_until timestamptz,
+  last_login_at timestamptz,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX users_email_key ON users (email);
+
+CREATE TABLE sessions (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  token_hash bytea NOT NULL CHECK (length(token_hash) = 32),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  last_seen_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL,
+  revoked_at timestamptz,
+  ip inet,
+  user_agent text CHECK (length(user_agent) <= 512)
+);
+CREATE UNIQUE INDEX sessions_token_hash_key ON sessions (token_hash);
+CREATE INDEX sessions_user_active_idx ON sessions (user_id, last_seen_at DESC) WHERE revoked_at IS NULL;
+
+CREATE TABLE auth_events (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at timestamptz NOT NULL DEFAULT now(),
+  kind text NOT NULL CHECK (kind IN (
+    'register', 'login_success', 'login_failure', 'lockout', 'logout', 'revoke')),
+  user_id uuid REFERENCES users (id) ON DELETE SET NULL,
+  session_id uuid,
+  ip inet,
+  detail jsonb
+);
+CREATE INDEX auth_events_user_at_idx ON auth_events (user_id, at);
+
+-- The event record is append-only: history is never rewritten.
+CREATE FUNCTION auth_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'auth_events is append-only';
+END $$;
+CREATE TRIGGER auth_events_append_only BEFORE UPDATE OR DELETE ON auth_events
+  -- Depth 0 only: deleting a user still nulls its events' user_id (GDPR erasure).
+  FOR EACH ROW WHEN (pg_trigger_depth() = 0)
+  EXECUTE FUNCTION auth_events_append_only();
+`,
+  },
+];

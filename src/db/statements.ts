@@ -1,0 +1,232 @@
+import { statement } from "./statement.js";
+
+/**
+ * Every SQL statement the service runs, by name. Parameters are always bound,
+ * never spliced; the email and token-hash lookups use unique indexes.
+ */
+
+export interface UserRow {
+  id: string;
+  email: string;
+  display_name: string | null;
+  password_hash: string;
+  locked_until: Date | null;
+  created_at: Date;
+}
+
+export interface SessionUserRow {
+  session_id: string;
+  user_id: string;
+  email: string;
+  display_name: string | null;
+  user_created_at: Date;
+  session_created_at: Date;
+  last_seen_at: Date;
+  expires_at: Date;
+}
+
+export interface SessionRow {
+  id: string;
+  created_at: Date;
+  last_seen_at: Date;
+  expires_at: Date;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+export interface RevokedRow {
+  id: string;
+  token_hash: string;
+}
+
+type Ip = string | null;
+type UserAgent = string | null;
+
+export const statements = {
+  healthCheck: statement<[], { ok: number }>("health_check", "critical", "SELECT 1 AS ok"),
+
+  /** Creates the user, its first session and the event in one statement: all or nothing. */
+  registerUser: statement<
+    [
+      email: string,
+      displayName: string | null,
+      passwordHash: string,
+      tokenHash: Buffer,
+      ttlSeconds: number,
+      ip: Ip,
+      ua: UserAgent,
+    ],
+    SessionUserRow
+  >(
+    "register_user",
+    "bulk",
+    `
+WITH u AS (
+  INSERT INTO users (email, display_name, password_hash) VALUES ($1, $2, $3)
+  RETURNING id, email, display_name, created_at
+), s AS (
+  INSERT INTO sessions (user_id, token_hash, expires_at, ip, user_agent)
+  SELECT u.id, $4, now() + make_interval(secs => $5), $6, $7 FROM u
+  RETURNING id, user_id, created_at, last_seen_at, expires_at
+), e AS (
+  INSERT INTO auth_events (kind, user_id, session_id, ip) SELECT 'register', s.user_id, s.id, $6 FROM s
+)
+SELECT s.id AS session_id, u.id AS user_id, u.email, u.display_name, u.created_at AS user_created_at,
+       s.created_at AS session_created_at, s.last_seen_at, s.expires_at
+FROM u JOIN s ON s.user_id = u.id`,
+  ),
+
+  findUserByEmail: statement<[email: string], UserRow>(
+    "find_user_by_email",
+    "interactive",
+    `
+SELECT id, email, display_name, password_hash, locked_until, created_at
+FROM users WHERE email = $1`,
+  ),
+
+  /** Opens a session after a good password; clears failures; stores a new hash when one is given. */
+  loginSucceeded: statement<
+    [
+      userId: string,
+      tokenHash: Buffer,
+      ttlSeconds: number,
+      ip: Ip,
+      ua: UserAgent,
+      newPasswordHash: string | null,
+    ],
+    SessionUserRow
+  >(
+    "login_succeeded",
+    "interactive",
+    `
+WITH u AS (
+  UPDATE users SET failed_logins = 0, lockouts = 0, locked_until = NULL, last_login_at = now(),
+                   password_hash = coalesce($6, password_hash)
+  WHERE id = $1
+  RETURNING id, email, display_name, created_at
+), s AS (
+  INSERT INTO sessions (user_id, token_hash, expires_at, ip, user_agent)
+  SELECT u.id, $2, now() + make_interval(secs => $3), $4, $5 FROM u
+  RETURNING id, user_id, created_at, last_seen_at, expires_at
+), e AS (
+  INSERT INTO auth_events (kind, user_id, session_id, ip) SELECT 'login_success', s.user_id, s.id, $4 FROM s
+)
+SELECT s.id AS session_id, u.id AS user_id, u.email, u.display_name, u.created_at AS user_created_at,
+       s.created_at AS session_created_at, s.last_seen_at, s.expires_at
+FROM u JOIN s ON s.user_id = u.id`,
+  ),
+
+  /**
+   * Counts a wrong password; the failure that reaches the limit locks the
+   * account for base x 2^lockouts seconds (capped) and records a lockout.
+   */
+  loginFailed: statement<
+    [
+      userId: string,
+      maxFailures: number,
+      lockoutBaseSeconds: number,
+      lockoutMaxSeconds: number,
+      ip: Ip,
+    ],
+    { locked_until: Date | null; just_locked: boolean }
+  >(
+    "login_failed",
+    "interactive",
+    `
+WITH u AS (
+  UPDATE users SET
+    failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
+    lockouts = CASE WHEN failed_logins + 1 >= $2 THEN lockouts + 1 ELSE lockouts END,
+    locked_until = CASE WHEN failed_logins + 1 >= $2
+      THEN now() + make_interval(secs => least($3::float8 * power(2, lockouts), $4::float8))
+      ELSE locked_until END
+  WHERE id = $1
+  RETURNING id, locked_until, (failed_logins = 0 AND locked_until > now()) AS just_locked
+), e AS (
+  INSERT INTO auth_events (kind, user_id, ip)
+  SELECT k, u.id, $5 FROM u,
+    unnest(CASE WHEN u.just_locked THEN ARRAY['login_failure', 'lockout'] ELSE ARRAY['login_failure'] END) AS k
+)
+SELECT locked_until, just_locked FROM u`,
+  ),
+
+  /** A failed login for an email no account has. */
+  loginFailedUnknown: statement<[ip: Ip], never>(
+    "login_failed_unknown",
+    "interactive",
+    `INSERT INTO auth_events (kind, ip, detail) VALUES ('login_failure', $1, '{"reason":"unknown_email"}')`,
+  ),
+
+  findSessionByTokenHash: statement<[tokenHash: Buffer], SessionUserRow>(
+    "find_session_by_token_hash",
+    "interactive",
+    `
+SELECT s.id AS session_id, u.id AS user_id, u.email, u.display_name, u.created_at AS user_created_at,
+       s.created_at AS session_created_at, s.last_seen_at, s.expires_at
+FROM sessions s JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()`,
+  ),
+
+  /** Slides a session's expiry; written at most once per renew interval per session. */
+  touchSession: statement<
+    [sessionId: string, ttlSeconds: number],
+    { last_seen_at: Date; expires_at: Date }
+  >(
+    "touch_session",
+    "interactive",
+    `
+UPDATE sessions SET last_seen_at = now(), expires_at = now() + make_interval(secs => $2)
+WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()
+RETURNING last_seen_at, expires_at`,
+  ),
+
+  listSessions: statement<[userId: string], SessionRow>(
+    "list_sessions",
+    "interactive",
+    `
+SELECT id, created_at, last_seen_at, expires_at, host(ip) AS ip, user_agent
+FROM sessions
+WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
+ORDER BY last_seen_at DESC, created_at DESC
+LIMIT 100`,
+  ),
+
+  /** Revokes one of a user's sessions and tells every instance to drop it from its cache. */
+  revokeSession: statement<
+    [sessionId: string, userId: string, kind: "logout" | "revoke", ip: Ip],
+    RevokedRow
+  >(
+    "revoke_session",
+    "interactive",
+    `
+WITH r AS (
+  UPDATE sessions SET revoked_at = now()
+  WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL
+  RETURNING id, token_hash
+), e AS (
+  INSERT INTO auth_events (kind, user_id, session_id, ip) SELECT $3, $2, r.id, $4 FROM r
+)
+SELECT r.id, encode(r.token_hash, 'hex') AS token_hash,
+       pg_notify('spillway_session_revoked', encode(r.token_hash, 'hex')) AS notified
+FROM r`,
+  ),
+
+  /** Revokes all of a user's sessions except one. */
+  revokeOtherSessions: statement<[userId: string, keepSessionId: string, ip: Ip], RevokedRow>(
+    "revoke_other_sessions",
+    "interactive",
+    `
+WITH r AS (
+  UPDATE sessions SET revoked_at = now()
+  WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL
+  RETURNING id, token_hash
+), e AS (
+  INSERT INTO auth_events (kind, user_id, session_id, ip) SELECT 'revoke', $1, r.id, $3 FROM r
+)
+SELECT r.id, encode(r.token_hash, 'hex') AS token_hash,
+       pg_notify('spillway_session_revoked', encode(r.token_hash, 'hex')) AS notified
+FROM r`,
+  ),
+} as const;
+
+export const sessionRevokedChannel = "spillway_session_revoked";

@@ -1,0 +1,151 @@
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Accounts, Authenticated, IssuedSession } from "../../auth/index.js";
+import type { Config } from "../../config/index.js";
+import { SpillwayError } from "../../errors/index.js";
+import { useStrictJsonParser } from "../json-body.js";
+import { requestContext, sessionToken } from "../request-context.js";
+import { clearSessionCookie, setSessionCookie } from "../session-cookie.js";
+import {
+  CurrentSessionReply,
+  ErrorReply,
+  errorReplies,
+  IssuedSessionReply,
+  LoginBody,
+  RegisterBody,
+  RevokedReply,
+  SessionIdParams,
+  SessionListReply,
+} from "./schemas.js";
+
+export interface ApiDeps {
+  config: Config;
+  accounts: Accounts;
+}
+
+/** The JSON API under /v1. JSON bodies only: form posts are the pages' business. */
+export async function apiRoutes(
+  app: FastifyInstance,
+  { config, accounts }: ApiDeps,
+): Promise<void> {
+  useStrictJsonParser(app);
+  app.addHook("onSend", async (_request, reply) => {
+    reply.header("cache-control", "no-store");
+  });
+
+  const authenticate = async (request: FastifyRequest): Promise<Authenticated> => {
+    const token = sessionToken(request, config.cookieName);
+    if (!token) throw new SpillwayError("AUTH_SESSION_INVALID");
+    return accounts.authenticate(token);
+  };
+
+  const issued = (reply: FastifyReply, s: IssuedSession) => {
+    setSessionCookie(reply, config, s.token);
+    return { user: s.user, session: { ...s.session, token: s.token } };
+  };
+
+  app.post<{ Body: RegisterBody }>(
+    "/register",
+    {
+      schema: {
+        summary: "Create an account and its first session",
+        tags: ["accounts"],
+        body: RegisterBody,
+        response: { 201: IssuedSessionReply, 409: ErrorReply, ...errorReplies },
+      },
+    },
+    async (request, reply) => {
+      const session = await accounts.register(request.body, requestContext(request));
+      return reply.code(201).send(issued(reply, session));
+    },
+  );
+
+  app.post<{ Body: LoginBody }>(
+    "/login",
+    {
+      schema: {
+        summary: "Log in with email and password",
+        tags: ["accounts"],
+        body: LoginBody,
+        response: { 200: IssuedSessionReply, ...errorReplies },
+      },
+    },
+    async (request, reply) => {
+      const session = await accounts.login(request.body, requestContext(request));
+      return issued(reply, session);
+    },
+  );
+
+  app.post(
+    "/logout",
+    {
+      schema: {
+        summary: "Revoke the current session",
+        tags: ["sessions"],
+        response: { 204: Type.Null(), ...errorReplies },
+      },
+    },
+    async (request, reply) => {
+      await accounts.logout(await authenticate(request), requestContext(request));
+      clearSessionCookie(reply, config);
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(
+    "/session",
+    {
+      schema: {
+        summary: "The current user and session (cookie or bearer token)",
+        tags: ["sessions"],
+        response: { 200: CurrentSessionReply, ...errorReplies },
+      },
+    },
+    async (request) => authenticate(request),
+  );
+
+  app.get(
+    "/sessions",
+    {
+      schema: {
+        summary: "The caller's active sessions",
+        tags: ["sessions"],
+        response: { 200: SessionListReply, ...errorReplies },
+      },
+    },
+    async (request) => ({ sessions: await accounts.listSessions(await authenticate(request)) }),
+  );
+
+  app.delete<{ Params: SessionIdParams }>(
+    "/sessions/:id",
+    {
+      schema: {
+        summary: "Revoke one of the caller's sessions",
+        tags: ["sessions"],
+        params: SessionIdParams,
+        response: { 204: Type.Null(), 404: ErrorReply, ...errorReplies },
+      },
+    },
+    async (request, reply) => {
+      const auth = await authenticate(request);
+      await accounts.revokeSession(auth, request.params.id, requestContext(request));
+      if (request.params.id === auth.session.id) clearSessionCookie(reply, config);
+      return reply.code(204).send();
+    },
+  );
+
+  app.delete(
+    "/sessions",
+    {
+      schema: {
+        summary: "Revoke all of the caller's sessions except the current one",
+        tags: ["sessions"],
+        response: { 200: RevokedReply, ...errorReplies },
+      },
+    },
+    async (request) => {
+      const auth = await authenticate(request);
+      return { revoked: await accounts.revokeOtherSessions(auth, requestContext(request)) };
+    },
+  );
+}

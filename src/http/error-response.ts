@@ -1,0 +1,87 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { type ErrorCode, errorCatalog, isSpillwayError } from "../errors/index.js";
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}
+
+export interface ErrorResponse {
+  status: number;
+  body: ErrorBody;
+  retryAfterSeconds: number | undefined;
+}
+
+// Fastify's own errors for malformed requests, by its codes.
+const fastifyCodes: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: "REQUEST_TOO_LARGE",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "REQUEST_UNSUPPORTED_MEDIA_TYPE",
+  FST_ERR_CTP_INVALID_TYPE: "REQUEST_UNSUPPORTED_MEDIA_TYPE",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "REQUEST_MALFORMED",
+  FST_ERR_CTP_INVALID_JSON_BODY: "REQUEST_MALFORMED",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "REQUEST_INVALID",
+  FST_ERR_CTP_INVALID_CONTENT_TYPE: "REQUEST_UNSUPPORTED_MEDIA_TYPE",
+  FST_CSRF_INVALID_TOKEN: "REQUEST_CSRF_INVALID",
+  FST_CSRF_MISSING_SECRET: "REQUEST_CSRF_INVALID",
+};
+
+/**
+ * Turns any error into the uniform `{error: {code, message, details?}}` body.
+ * Every client mistake gets a 4xx with a stable code; only a fault of the
+ * service itself becomes INTERNAL (500).
+ */
+export function toErrorResponse(err: unknown): ErrorResponse {
+  if (isSpillwayError(err)) {
+    const body: ErrorBody = { error: { code: err.code, message: err.message } };
+    if (err.details !== undefined) body.error.details = err.details;
+    return { status: err.status, body, retryAfterSeconds: err.retryAfterSeconds };
+  }
+  const fe = err as Partial<FastifyError> & { validation?: unknown[] };
+  if (Array.isArray(fe.validation)) {
+    const details = (
+      fe.validation as { instancePath?: string; message?: string; params?: unknown }[]
+    ).map((v) => ({ field: fieldName(v), problem: v.message ?? "invalid" }));
+    return described("REQUEST_INVALID", details);
+  }
+  const mapped = fe.code ? fastifyCodes[fe.code] : undefined;
+  if (mapped) return described(mapped);
+  if (err instanceof SyntaxError && fe.statusCode === 400) return described("REQUEST_MALFORMED");
+  if (typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
+    const entry = described("REQUEST_INVALID");
+    entry.status = fe.statusCode;
+    return entry;
+  }
+  return described("INTERNAL");
+}
+
+function described(code: ErrorCode, details?: unknown): ErrorResponse {
+  const entry = errorCatalog[code];
+  const body: ErrorBody = { error: { code, message: entry.message } };
+  if (details !== undefined) body.error.details = details;
+  return { status: entry.status, body, retryAfterSeconds: undefined };
+}
+
+function fieldName(v: { instancePath?: string; params?: unknown }): string {
+  const missing =
+    (v.params as { missingProperty?: string; additionalProperty?: string } | undefined) ?? {};
+  const path = (v.instancePath ?? "").replace(/^\//, "").replaceAll("/", ".");
+  const extra = missing.missingProperty ?? missing.additionalProperty;
+  return [path, extra].filter(Boolean).join(".") || "body";
+}
+
+/** Sends an error as JSON with Retry-After when the error carries one. */
+export function sendError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  err: unknown,
+): FastifyReply {
+  const response = toErrorResponse(err);
+  if (response.status >= 500 && response.body.error.code === "INTERNAL") {
+    request.log.error({ err }, "request failed");
+  }
+  if (response.retryAfterSeconds !== undefined) {
+    reply.header("retry-after", String(response.retryAfterSeconds));
+  } else if (response.status === 503) {
+    reply.header("retry-after", "1");
+  }
+  return reply.code(response.status).type("application/json; charset=utf-8").send(response.body);
+}

@@ -1,0 +1,90 @@
+import cookie from "@fastify/cookie";
+import csrf from "@fastify/csrf-protection";
+import helmet from "@fastify/helmet";
+import swagger from "@fastify/swagger";
+import Fastify, { type FastifyInstance, LogController } from "fastify";
+import type { Accounts } from "../auth/index.js";
+import type { Config } from "../config/index.js";
+import { SpillwayError } from "../errors/index.js";
+import { apiRoutes } from "./api/api-routes.js";
+import { sendError } from "./error-response.js";
+import { healthRoutes } from "./health-routes.js";
+import { pageRoutes } from "./pages/page-routes.js";
+
+export interface HttpServerDeps {
+  config: Config;
+  accounts: Accounts;
+  ready: () => Promise<void>;
+}
+
+/** The HTTP face of Spillway: API, pages, health and the OpenAPI document. */
+export async function createHttpServer({
+  config,
+  accounts,
+  ready,
+}: HttpServerDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      // Tokens travel in these; they never reach a log line.
+      redact: ["req.headers.authorization", "req.headers.cookie", 'res.headers["set-cookie"]'],
+    },
+    // Per-request log lines cost more than the session check itself; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: config.trustProxy,
+    bodyLimit: config.bodyLimitBytes,
+    return503OnClosing: true,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+  });
+
+  await app.register(helmet, {
+    // Pages post their forms to themselves and load one stylesheet. HSTS and
+    // upgrade-insecure-requests only when served over https.
+    contentSecurityPolicy: {
+      directives: {
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "upgrade-insecure-requests": config.cookieSecure ? [] : null,
+      },
+    },
+    strictTransportSecurity: config.cookieSecure,
+  });
+  await app.register(cookie);
+  await app.register(csrf, {
+    cookieKey: "spillway_csrf",
+    cookieOpts: {
+      httpOnly: true,
+      sameSite: "lax",
+      secure: config.cookieSecure,
+      path: "/",
+      signed: false,
+    },
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: "Spillway",
+        description: "Login and registration that keeps working when a crowd arrives.",
+        version: "0.1.0",
+      },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer" },
+          cookie: { type: "apiKey", in: "cookie", name: config.cookieName },
+        },
+      },
+    },
+  });
+
+  app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new SpillwayError("REQUEST_NOT_FOUND")),
+  );
+
+  await app.register(healthRoutes, { ready });
+  await app.register(apiRoutes, { prefix: "/v1", config, accounts });
+  await app.register(pageRoutes, { config, accounts });
+  app.get("/docs/json", { schema: { hide: true } }, async () => app.swagger());
+  await app.ready();
+  return app;
+}

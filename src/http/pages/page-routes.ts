@@ -1,0 +1,173 @@
+import { readFileSync } from "node:fs";
+import formBody from "@fastify/formbody";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Accounts, Authenticated } from "../../auth/index.js";
+import type { Config } from "../../config/index.js";
+import { isSpillwayError, SpillwayError } from "../../errors/index.js";
+import { toErrorResponse } from "../error-response.js";
+import { allStringsWellFormed } from "../json-body.js";
+import { requestContext } from "../request-context.js";
+import { clearSessionCookie, setSessionCookie } from "../session-cookie.js";
+import { accountPage, errorPage, loginPage, registerPage } from "./views.js";
+
+export interface PageDeps {
+  config: Config;
+  accounts: Accounts;
+}
+
+const styleSheet = readFileSync(new URL("../../../web/style.css", import.meta.url), "utf8");
+
+type Form = Record<string, unknown>;
+
+/** Server-rendered pages that work without JavaScript; every form post is CSRF-checked. */
+export async function pageRoutes(
+  app: FastifyInstance,
+  { config, accounts }: PageDeps,
+): Promise<void> {
+  await app.register(formBody, { bodyLimit: config.bodyLimitBytes });
+  app.addHook("onSend", async (_request, reply) => {
+    reply.header("cache-control", "no-store");
+  });
+  app.setErrorHandler((err, request, reply) => {
+    const { status, body, retryAfterSeconds } = toErrorResponse(err);
+    if (status >= 500) request.log.error({ err }, "page failed");
+    if (retryAfterSeconds !== undefined) reply.header("retry-after", String(retryAfterSeconds));
+    return reply
+      .code(status)
+      .type("text/html; charset=utf-8")
+      .send(errorPage(status, body.error.message));
+  });
+
+  const csrf = { preValidation: app.csrfProtection };
+  const page = (reply: FastifyReply, status: number, content: string) =>
+    reply.code(status).type("text/html; charset=utf-8").send(content);
+  const toAccount = (reply: FastifyReply) => reply.redirect("/account", 303);
+  const toLogin = (reply: FastifyReply) => reply.redirect("/login", 303);
+
+  const currentSession = async (request: FastifyRequest): Promise<Authenticated | undefined> => {
+    const token = request.cookies[config.cookieName];
+    if (!token) return undefined;
+    try {
+      return await accounts.authenticate(token);
+    } catch (err) {
+      if (isSpillwayError(err, "AUTH_SESSION_INVALID")) return undefined;
+      throw err;
+    }
+  };
+
+  /** Re-renders a form with the reason when an account action is refused. */
+  const refused = (reply: FastifyReply, err: unknown, render: (error: string) => string) => {
+    if (!isSpillwayError(err) || err.code === "INTERNAL") throw err;
+    if (err.retryAfterSeconds !== undefined)
+      reply.header("retry-after", String(err.retryAfterSeconds));
+    return page(reply, err.status, render(err.message));
+  };
+
+  app.get("/assets/style.css", async (_request, reply) =>
+    reply
+      .type("text/css; charset=utf-8")
+      .header("cache-control", "public, max-age=3600")
+      .send(styleSheet),
+  );
+
+  app.get("/", async (request, reply) =>
+    (await currentSession(request)) ? toAccount(reply) : toLogin(reply),
+  );
+
+  app.get("/register", async (_request, reply) =>
+    page(reply, 200, registerPage({ csrfToken: reply.generateCsrf() })),
+  );
+
+  app.post<{ Body: Form }>("/register", csrf, async (request, reply) => {
+    const email = field(request.body, "email");
+    const displayName = field(request.body, "displayName");
+    try {
+      const issued = await accounts.register(
+        { email, password: field(request.body, "password"), displayName },
+        requestContext(request),
+      );
+      setSessionCookie(reply, config, issued.token);
+      return toAccount(reply);
+    } catch (err) {
+      return refused(reply, err, (error) =>
+        registerPage({ csrfToken: reply.generateCsrf(), error, email, displayName }),
+      );
+    }
+  });
+
+  app.get("/login", async (_request, reply) =>
+    page(reply, 200, loginPage({ csrfToken: reply.generateCsrf() })),
+  );
+
+  app.post<{ Body: Form }>("/login", csrf, async (request, reply) => {
+    const email = field(request.body, "email");
+    try {
+      const issued = await accounts.login(
+        { email, password: field(request.body, "password") },
+        requestContext(request),
+      );
+      setSessionCookie(reply, config, issued.token);
+      return toAccount(reply);
+    } catch (err) {
+      return refused(reply, err, (error) =>
+        loginPage({ csrfToken: reply.generateCsrf(), error, email }),
+      );
+    }
+  });
+
+  app.get<{ Querystring: { done?: string } }>("/account", async (request, reply) => {
+    const auth = await currentSession(request);
+    if (!auth) return toLogin(reply);
+    const notice = notices[request.query.done ?? ""];
+    const sessions = await accounts.listSessions(auth);
+    return page(reply, 200, accountPage(auth, sessions, reply.generateCsrf(), notice));
+  });
+
+  app.post<{ Params: { id: string } }>(
+    "/account/sessions/:id/revoke",
+    csrf,
+    async (request, reply) => {
+      const auth = await currentSession(request);
+      if (!auth) return toLogin(reply);
+      const id = request.params.id;
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+        throw new SpillwayError("AUTH_SESSION_NOT_FOUND");
+      }
+      await accounts.revokeSession(auth, id, requestContext(request));
+      if (id === auth.session.id) {
+        clearSessionCookie(reply, config);
+        return toLogin(reply);
+      }
+      return reply.redirect("/account?done=revoked", 303);
+    },
+  );
+
+  app.post("/account/sessions/revoke-others", csrf, async (request, reply) => {
+    const auth = await currentSession(request);
+    if (!auth) return toLogin(reply);
+    await accounts.revokeOtherSessions(auth, requestContext(request));
+    return reply.redirect("/account?done=revoked-others", 303);
+  });
+
+  app.post("/logout", csrf, async (request, reply) => {
+    const auth = await currentSession(request);
+    if (auth) await accounts.logout(auth, requestContext(request));
+    clearSessionCookie(reply, config);
+    return toLogin(reply);
+  });
+}
+
+const notices: Record<string, string> = {
+  revoked: "The session was revoked.",
+  "revoked-others": "All other sessions were logged out.",
+};
+
+/** A single text field of a form; repeated or non-text fields are refused. */
+function field(body: Form | undefined, name: string): string {
+  const value = body?.[name];
+  if (value === undefined) return "";
+  if (typeof value !== "string" || !allStringsWellFormed(value) || value.length > 1024) {
+    throw new SpillwayError("REQUEST_INVALID", { details: [{ field: name }] });
+  }
+  return value;
+}

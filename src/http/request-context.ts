@@ -1,0 +1,21 @@
+import type { FastifyRequest } from "fastify";
+import type { RequestContext } from "../auth/index.js";
+
+/** The caller's address and agent, for throttling and the event record. */
+export function requestContext(request: FastifyRequest): RequestContext {
+  const userAgent = request.headers["user-agent"];
+  return { ip: request.ip || null, userAgent: typeof userAgent === "string" ? userAgent : null };
+}
+
+/**
+ * The session token of a request: `Authorization: Bearer` first, else the
+ * session cookie. Undefined when there is none.
+ */
+export function sessionToken(request: FastifyRequest, cookieName: string): string | undefined {
+  const header = request.headers.authorization;
+  if (header !== undefined) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    return match?.[1] ?? "";
+  }
+  return request.cookies[cookieName];
+}
