@@ -105,7 +105,17 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       await Promise.race([db.first(statements.healthCheck, []), timeout]);
     };
     const http = await createHttpServer({ config, accounts, ready });
-    cleanup.unshift(() => http.close());
+    cleanup.unshift(async () => {
+      // Node closes only the connections idle when close() is called; a
+      // keep-alive connection whose request finishes during the drain would
+      // hold shutdown open, so idle ones are swept until the drain ends.
+      const sweep = setInterval(() => http.server.closeIdleConnections(), 50);
+      try {
+        await http.close();
+      } finally {
+        clearInterval(sweep);
+      }
+    });
 
     let closed: Promise<void> | undefined;
     return {

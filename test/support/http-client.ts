@@ -32,7 +32,7 @@ export async function call(
   const response = await fetch(new URL(path, baseUrl), {
     method,
     headers,
-    body: body as BodyInit | undefined,
+    body: body as RequestInit["body"],
     redirect: "manual",
   });
   const text = await response.text();

@@ -1,0 +1,156 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EmbeddedDatabase } from "../src/db/index.js";
+import { freePort } from "./support/free-port.js";
+import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
+import { sql, startTestApp } from "./support/test-app.js";
+
+const bin = new URL("../bin/spillway.cjs", import.meta.url).pathname;
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "spillway-life-"));
+  chmodSync(dir, 0o755);
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Served {
+  child: ChildProcess;
+  baseUrl: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** `spillway serve` as a user runs it: a separate process with its own embedded PostgreSQL. */
+async function serve(env: Record<string, string>): Promise<Served> {
+  const child = spawn(process.execPath, [bin, "serve"], {
+    env: { ...process.env, DATABASE_URL: "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /"url":"(http:[^"]+)".*spillway ready/.exec(out);
+      if (match?.[1]) resolve(match[1]);
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    void exited.then((code) => reject(new Error(`serve exited with ${code}:\n${out}`)));
+    setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 60_000).unref();
+  });
+  return { child, baseUrl, output: () => out, exited };
+}
+
+describe("spillway serve", () => {
+  it("keeps data across restarts and loses no acknowledged registration on SIGTERM", async () => {
+    const env = {
+      SPILLWAY_DATA_DIR: join(dir, "data"),
+      SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
+      PORT: String(await freePort()),
+      SPILLWAY_IP_BURST: "1000",
+    };
+    const first = await serve(env);
+    const email = uniqueEmail("persist");
+    expect(
+      (
+        await call(first.baseUrl, "POST", "/v1/register", {
+          json: { email, password: strongPassword },
+        })
+      ).status,
+    ).toBe(201);
+
+    // Registrations in flight when the signal arrives: each either is refused
+    // or is acknowledged and then found after the restart.
+    const inFlight = Array.from({ length: 6 }, (_, i) =>
+      call(first.baseUrl, "POST", "/v1/register", {
+        json: { email: uniqueEmail(`drain${i}`), password: strongPassword },
+      }).then(
+        (res) => ({ status: res.status, email: res.json?.user?.email as string | undefined }),
+        () => ({ status: 0, email: undefined }),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 5));
+    first.child.kill("SIGTERM");
+    const results = await Promise.all(inFlight);
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toContain("stopped");
+    const acknowledged = results.filter((r) => r.status === 201).map((r) => r.email);
+
+    const second = await serve(env);
+    try {
+      const login = await call(second.baseUrl, "POST", "/v1/login", {
+        json: { email, password: strongPassword },
+      });
+      expect(login.status).toBe(200);
+      for (const acked of acknowledged) {
+        const res = await call(second.baseUrl, "POST", "/v1/login", {
+          json: { email: acked, password: strongPassword },
+        });
+        expect(res.status, acked).toBe(200);
+      }
+    } finally {
+      second.child.kill("SIGINT");
+      expect(await second.exited).toBe(0);
+    }
+  });
+
+  it("refuses a bad setting with a clear message", async () => {
+    const child = spawn(process.execPath, [bin, "serve", "--pool-max", "0"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (c: Buffer) => {
+      err += c.toString();
+    });
+    const code = await new Promise((resolve) => child.on("exit", resolve));
+    expect(code).toBe(1);
+    expect(err).toContain('--pool-max="0": expected 1 to 1000');
+  });
+});
+
+describe("when the database goes away", () => {
+  it("readyz and requests answer 503 DB_UNAVAILABLE fast, and recover when it returns", async () => {
+    const db = new EmbeddedDatabase({ dataDir: join(dir, "outage"), port: await freePort() });
+    const url = await db.start();
+    const t = await startTestApp({ poolAcquireTimeoutMs: 1000 }, url);
+    try {
+      const reg = await call(t.baseUrl, "POST", "/v1/register", {
+        json: { email: uniqueEmail(), password: strongPassword },
+      });
+      await db.stop();
+      t.app.sessionCache.setTrusted(false);
+      const ready = await call(t.baseUrl, "GET", "/readyz");
+      expect(ready.status).toBe(503);
+      expect(ready.json.error.code).toBe("DB_UNAVAILABLE");
+      expect(ready.headers.get("retry-after")).toBeTruthy();
+      const started = Date.now();
+      const check = await call(t.baseUrl, "GET", "/v1/session", { token: reg.json.session.token });
+      expect(check.status).toBe(503);
+      expect(check.json.error.code).toBe("DB_UNAVAILABLE");
+      expect(Date.now() - started).toBeLessThan(1500);
+
+      await db.start();
+      let status = 0;
+      for (let i = 0; i < 50 && status !== 200; i++) {
+        status = (await call(t.baseUrl, "GET", "/readyz")).status;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(status).toBe(200);
+      expect(
+        (await call(t.baseUrl, "GET", "/v1/session", { token: reg.json.session.token })).status,
+      ).toBe(200);
+      const rows = await sql(url, "SELECT count(*)::int AS n FROM users");
+      expect(rows[0]?.n).toBe(1);
+    } finally {
+      await t.close();
+      await db.stop();
+    }
+  });
+});

@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
+import { createTestDatabase, sql, startTestApp, type TestApp } from "./support/test-app.js";
+
+/** Two instances on one database, each with a long cache TTL so only invalidation can evict. */
+let a: TestApp;
+let b: TestApp;
+beforeAll(async () => {
+  const db = await createTestDatabase();
+  a = await startTestApp({ sessionCacheTtlMs: 600_000, sessionRenewAfterSeconds: 2 }, db);
+  b = await startTestApp({ sessionCacheTtlMs: 600_000, sessionRenewAfterSeconds: 2 }, db);
+});
+afterAll(async () => {
+  await Promise.all([a?.close(), b?.close()]);
+});
+
+async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return Date.now() - started;
+}
+
+describe("session cache across instances", () => {
+  it("serves repeated checks from the cache, not the database", async () => {
+    const reg = await call(a.baseUrl, "POST", "/v1/register", {
+      json: { email: uniqueEmail(), password: strongPassword },
+    });
+    const token = reg.json.session.token as string;
+    expect((await call(b.baseUrl, "GET", "/v1/session", { token })).status).toBe(200);
+    // Delete the row behind the service's back (no NOTIFY): only a cache can still answer.
+    await sql(a.databaseUrl, "DELETE FROM sessions WHERE id = $1", [reg.json.session.id]);
+    for (let i = 0; i < 5; i++)
+      expect((await call(b.baseUrl, "GET", "/v1/session", { token })).status).toBe(200);
+    // Instance a never cached it, so it asks the database and refuses.
+    expect((await call(a.baseUrl, "GET", "/v1/session", { token })).status).toBe(401);
+  });
+
+  it("a revocation on one instance evicts the session on the other through NOTIFY", async () => {
+    const reg = await call(a.baseUrl, "POST", "/v1/register", {
+      json: { email: uniqueEmail(), password: strongPassword },
+    });
+    const token = reg.json.session.token as string;
+    expect((await call(b.baseUrl, "GET", "/v1/session", { token })).status).toBe(200);
+    expect((await call(a.baseUrl, "GET", "/v1/session", { token })).status).toBe(200);
+    expect((await call(a.baseUrl, "POST", "/v1/logout", { token })).status).toBe(204);
+    // Same instance: refused at once.
+    expect((await call(a.baseUrl, "GET", "/v1/session", { token })).status).toBe(401);
+    // Other instance: refused as soon as the notification lands (well under the 10-minute TTL).
+    const ms = await until(
+      async () => (await call(b.baseUrl, "GET", "/v1/session", { token })).status === 401,
+    );
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it("revoking all other sessions reaches every instance", async () => {
+    const email = uniqueEmail();
+    const first = await call(a.baseUrl, "POST", "/v1/register", {
+      json: { email, password: strongPassword },
+    });
+    const second = await call(b.baseUrl, "POST", "/v1/login", {
+      json: { email, password: strongPassword },
+    });
+    expect(
+      (await call(b.baseUrl, "GET", "/v1/session", { token: first.json.session.token })).status,
+    ).toBe(200);
+    await call(a.baseUrl, "DELETE", "/v1/sessions", { token: second.json.session.token });
+    await until(
+      async () =>
+        (await call(b.baseUrl, "GET", "/v1/session", { token: first.json.session.token }))
+          .status === 401,
+    );
+    expect(
+      (await call(b.baseUrl, "GET", "/v1/session", { token: second.json.session.token })).status,
+    ).toBe(200);
+  });
+
+  it("slides the expiry, writing at most once per renew interval", async () => {
+    const reg = await call(a.baseUrl, "POST", "/v1/register", {
+      json: { email: uniqueEmail(), password: strongPassword },
+    });
+    const token = reg.json.session.token as string;
+    const expiry = async () =>
+      (
+        await sql<{ expires_at: Date }>(
+          a.databaseUrl,
+          "SELECT expires_at FROM sessions WHERE id = $1",
+          [reg.json.session.id],
+        )
+      )[0]?.expires_at.getTime() ?? 0;
+    const initial = await expiry();
+    await call(a.baseUrl, "GET", "/v1/session", { token });
+    expect(await expiry()).toBe(initial);
+    await new Promise((r) => setTimeout(r, 2100));
+    const res = await call(a.baseUrl, "GET", "/v1/session", { token });
+    const slid = await expiry();
+    expect(slid).toBeGreaterThan(initial + 1500);
+    expect(new Date(res.json.session.expiresAt).getTime()).toBe(slid);
+  });
+});

@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
+import { sql, startTestApp, type TestApp } from "./support/test-app.js";
+
+describe("per-account lockout", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ loginMaxFailures: 3, lockoutBaseSeconds: 30 });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("locks after repeated failures, with growing lockouts and Retry-After", async () => {
+    const email = uniqueEmail();
+    const reg = await call(t.baseUrl, "POST", "/v1/register", {
+      json: { email, password: strongPassword },
+    });
+    const attempt = (password: string) =>
+      call(t.baseUrl, "POST", "/v1/login", { json: { email, password } });
+    for (let i = 0; i < 3; i++) {
+      expect((await attempt("wrong-password-here")).json.error.code).toBe(
+        "AUTH_INVALID_CREDENTIALS",
+      );
+    }
+    const locked = await attempt(strongPassword);
+    expect(locked.status).toBe(429);
+    expect(locked.json.error.code).toBe("AUTH_RATE_LIMITED");
+    const retryAfter = Number(locked.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThan(25);
+    expect(retryAfter).toBeLessThanOrEqual(30);
+
+    // Lockout over: the next round of failures locks for twice as long.
+    await sql(
+      t.databaseUrl,
+      "UPDATE users SET locked_until = now() - interval '1 second' WHERE id = $1",
+      [reg.json.user.id],
+    );
+    for (let i = 0; i < 3; i++) await attempt("wrong-password-here");
+    const second = await attempt(strongPassword);
+    expect(Number(second.headers.get("retry-after"))).toBeGreaterThan(55);
+
+    const events = await sql<{ kind: string }>(
+      t.databaseUrl,
+      "SELECT kind FROM auth_events WHERE user_id = $1 AND kind = 'lockout'",
+      [reg.json.user.id],
+    );
+    expect(events).toHaveLength(2);
+
+    // A good password after the lockout ends resets the counters.
+    await sql(
+      t.databaseUrl,
+      "UPDATE users SET locked_until = now() - interval '1 second' WHERE id = $1",
+      [reg.json.user.id],
+    );
+    expect((await attempt(strongPassword)).status).toBe(200);
+    const [user] = await sql(
+      t.databaseUrl,
+      "SELECT failed_logins, lockouts FROM users WHERE id = $1",
+      [reg.json.user.id],
+    );
+    expect(user).toEqual({ failed_logins: 0, lockouts: 0 });
+  });
+
+  it("auth_events is append-only", async () => {
+    await expect(sql(t.databaseUrl, "DELETE FROM auth_events")).rejects.toThrow(/append-only/);
+    await expect(sql(t.databaseUrl, "UPDATE auth_events SET kind = 'register'")).rejects.toThrow(
+      /append-only/,
+    );
+  });
+});
+
+describe("per-IP token bucket", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ ipBurst: 4, ipRefillPerSecond: 1 });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("refuses credential attempts beyond the burst with 429 and Retry-After", async () => {
+    const results = [];
+    for (let i = 0; i < 6; i++) {
+      results.push(
+        await call(t.baseUrl, "POST", "/v1/login", {
+          json: { email: uniqueEmail(), password: "some-password-1" },
+        }),
+      );
+    }
+    expect(results.slice(0, 4).map((r) => r.status)).toEqual([401, 401, 401, 401]);
+    expect(results[4]?.status).toBe(429);
+    expect(results[4]?.json.error.code).toBe("AUTH_RATE_LIMITED");
+    expect(Number(results[4]?.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    // Session checks are not credential attempts and are not throttled.
+    expect((await call(t.baseUrl, "GET", "/v1/session")).status).toBe(401);
+  });
+});
