@@ -29,12 +29,9 @@ export async function call(
   }
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.cookie) headers.cookie = options.cookie;
-  const response = await fetch(new URL(path, baseUrl), {
-    method,
-    headers,
-    body: body as RequestInit["body"],
-    redirect: "manual",
-  });
+  const init: RequestInit = { method, headers, redirect: "manual" };
+  if (body !== undefined) init.body = body as NonNullable<RequestInit["body"]>;
+  const response = await fetch(new URL(path, baseUrl), init);
   const text = await response.text();
   let json: unknown;
   try {
