@@ -33,9 +33,10 @@ export class PasswordHasher {
   readonly #clock: Clock;
   readonly #queue: Waiter[] = [];
   #running = 0;
-  /** Exponential average of one hash's duration. */
-  #serviceMs = 10;
+  /** Exponential average of one hash's duration; undefined until the first hash. */
+  #serviceMs: number | undefined;
   #dummyHash: Promise<string> | undefined;
+  #completed = 0;
 
   constructor(config: PasswordHasherConfig) {
     this.#config = config;
@@ -48,9 +49,13 @@ export class PasswordHasher {
   get waiting(): number {
     return this.#queue.length;
   }
+  /** Hashes and verifications finished since start. */
+  get completed(): number {
+    return this.#completed;
+  }
   /** Average milliseconds one hash takes on this machine now. */
   get serviceMs(): number {
-    return this.#serviceMs;
+    return this.#serviceMs ?? 0;
   }
 
   hash(password: string, signal?: AbortSignal): Promise<string> {
@@ -98,7 +103,7 @@ export class PasswordHasher {
     const { concurrency, queueMax, queueTimeoutMs } = this.#config;
     if (this.#running < concurrency && this.#queue.length === 0) return this.#run(work);
     // Refuse now what could not start before its deadline anyway.
-    const expectedWaitMs = Math.ceil((this.#queue.length + 1) / concurrency) * this.#serviceMs;
+    const expectedWaitMs = Math.ceil((this.#queue.length + 1) / concurrency) * this.serviceMs;
     if (this.#queue.length >= queueMax || expectedWaitMs > queueTimeoutMs || signal?.aborted) {
       return Promise.reject(this.#saturated());
     }
@@ -126,7 +131,10 @@ export class PasswordHasher {
     try {
       return await work();
     } finally {
-      this.#serviceMs = 0.9 * this.#serviceMs + 0.1 * (this.#clock.now() - started);
+      const tookMs = this.#clock.now() - started;
+      this.#completed++;
+      this.#serviceMs =
+        this.#serviceMs === undefined ? tookMs : 0.9 * this.#serviceMs + 0.1 * tookMs;
       this.#running--;
       const next = this.#queue.shift();
       if (next) {
@@ -145,7 +153,7 @@ export class PasswordHasher {
   }
 
   #saturated(): SpillwayError {
-    const drainSeconds = ((this.#queue.length / this.#config.concurrency) * this.#serviceMs) / 1000;
+    const drainSeconds = ((this.#queue.length / this.#config.concurrency) * this.serviceMs) / 1000;
     return new SpillwayError("HASH_SATURATED", {
       retryAfterSeconds: Math.max(1, Math.ceil(drainSeconds)),
     });

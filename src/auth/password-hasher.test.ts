@@ -1,0 +1,117 @@
+import { describe, expect, it, vi } from "vitest";
+import { isSpillwayError } from "../errors/index.js";
+import { PasswordHasher } from "./password-hasher.js";
+
+const light = { memoryCostKib: 1024, timeCost: 1, parallelism: 1 };
+
+describe("PasswordHasher", () => {
+  it("hashes and verifies argon2id", async () => {
+    const hasher = new PasswordHasher({
+      concurrency: 2,
+      queueMax: 10,
+      queueTimeoutMs: 5000,
+      ...light,
+    });
+    const encoded = await hasher.hash("correct horse");
+    expect(encoded).toMatch(/^\$argon2id\$v=19\$m=1024,t=1,p=1\$/);
+    expect(await hasher.verify(encoded, "correct horse")).toBe(true);
+    expect(await hasher.verify(encoded, "wrong horse")).toBe(false);
+  });
+
+  it("knows when a stored hash needs new parameters", async () => {
+    const old = new PasswordHasher({
+      concurrency: 1,
+      queueMax: 10,
+      queueTimeoutMs: 5000,
+      ...light,
+    });
+    const current = new PasswordHasher({
+      concurrency: 1,
+      queueMax: 10,
+      queueTimeoutMs: 5000,
+      ...light,
+      timeCost: 2,
+    });
+    expect(current.needsRehash(await old.hash("pw-pw-pw-pw"))).toBe(true);
+    expect(current.needsRehash(await current.hash("pw-pw-pw-pw"))).toBe(false);
+    expect(current.needsRehash("not a hash")).toBe(true);
+  });
+
+  it("runs at most `concurrency` hashes and refuses beyond the queue at once", async () => {
+    const hasher = new PasswordHasher({
+      concurrency: 1,
+      queueMax: 2,
+      queueTimeoutMs: 60_000,
+      memoryCostKib: 8192,
+      timeCost: 3,
+      parallelism: 1,
+    });
+    const jobs = Array.from({ length: 3 }, () => hasher.hash("pw-pw-pw-pw"));
+    expect(hasher.running).toBe(1);
+    expect(hasher.waiting).toBe(2);
+    const started = performance.now();
+    const refused = await hasher.hash("pw-pw-pw-pw").catch((err: unknown) => err);
+    expect(performance.now() - started).toBeLessThan(5);
+    expect(isSpillwayError(refused, "HASH_SATURATED")).toBe(true);
+    expect((refused as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThanOrEqual(1);
+    await Promise.all(jobs);
+    expect(hasher.running + hasher.waiting).toBe(0);
+  });
+
+  it("drops a waiter whose deadline passes before a hash slot frees", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    try {
+      const hasher = new PasswordHasher({
+        concurrency: 1,
+        queueMax: 10,
+        queueTimeoutMs: 30,
+        ...light,
+      });
+      const first = hasher.hash("pw-pw-pw-pw");
+      const late = hasher.hash("second-pw");
+      expect(hasher.waiting).toBe(1);
+      vi.advanceTimersByTime(31);
+      await expect(late).rejects.toMatchObject({ code: "HASH_SATURATED" });
+      expect(hasher.waiting).toBe(0);
+      await first;
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("refuses at once what its measured hash time says cannot start in time", async () => {
+    const heavy = { memoryCostKib: 65_536, timeCost: 4, parallelism: 1 };
+    const hasher = new PasswordHasher({
+      concurrency: 1,
+      queueMax: 10,
+      queueTimeoutMs: 20,
+      ...heavy,
+    });
+    await hasher.hash("warm-up-pw"); // learns that one hash takes far longer than 20 ms
+    expect(hasher.serviceMs).toBeGreaterThan(20);
+    const running = hasher.hash("pw-pw-pw-pw");
+    const started = performance.now();
+    await expect(hasher.hash("second-pw")).rejects.toMatchObject({ code: "HASH_SATURATED" });
+    expect(performance.now() - started).toBeLessThan(10);
+    await running;
+  });
+
+  it("drops a waiter whose request was aborted", async () => {
+    const hasher = new PasswordHasher({
+      concurrency: 1,
+      queueMax: 10,
+      queueTimeoutMs: 60_000,
+      memoryCostKib: 8192,
+      timeCost: 3,
+      parallelism: 1,
+    });
+    const first = hasher.hash("pw-pw-pw-pw");
+    const controller = new AbortController();
+    const waiting = hasher.hash("second-pw", controller.signal);
+    expect(hasher.waiting).toBe(1);
+    controller.abort();
+    await expect(waiting).rejects.toMatchObject({ code: "HASH_SATURATED" });
+    expect(hasher.waiting).toBe(0);
+    await first;
+  });
+});

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { isSpillwayError } from "../errors/index.js";
+import { resolveConfig } from "./resolve-config.js";
+
+describe("resolveConfig", () => {
+  it("uses defaults, frozen", () => {
+    const config = resolveConfig({}, {});
+    expect(config.port).toBe(8080);
+    expect(config.databaseUrl).toBeNull();
+    expect(config.argon2MemoryKib).toBe(19_456);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("takes flags over SPILLWAY_* over conventional variables over overrides", () => {
+    expect(resolveConfig({ PORT: "1" }, {}, { port: 9 }).port).toBe(1);
+    expect(resolveConfig({ PORT: "1", SPILLWAY_PORT: "2" }, {}).port).toBe(2);
+    expect(resolveConfig({ PORT: "1", SPILLWAY_PORT: "2" }, { port: "3" }).port).toBe(3);
+    expect(resolveConfig({}, {}, { port: 9 }).port).toBe(9);
+    expect(resolveConfig({ DATABASE_URL: "postgres://x/y" }, {}).databaseUrl).toBe(
+      "postgres://x/y",
+    );
+  });
+
+  it("keeps 0 as a value", () => {
+    expect(resolveConfig({ SPILLWAY_SESSION_CACHE_TTL_MS: "0" }, {}).sessionCacheTtlMs).toBe(0);
+  });
+
+  it("parses booleans from flags and variables", () => {
+    expect(resolveConfig({}, { "cookie-secure": true }).cookieSecure).toBe(true);
+    expect(resolveConfig({ SPILLWAY_THROTTLE_ENABLED: "false" }, {}).throttleEnabled).toBe(false);
+  });
+
+  it("names every bad value at once", () => {
+    try {
+      resolveConfig(
+        { SPILLWAY_POOL_MAX: "lots", PORT: "70000" },
+        { "log-level": "loud", bogus: "1" },
+      );
+      expect.unreachable();
+    } catch (err) {
+      expect(isSpillwayError(err, "CONFIG_INVALID")).toBe(true);
+      const message = (err as Error).message;
+      expect(message).toContain('SPILLWAY_POOL_MAX="lots": expected a whole number');
+      expect(message).toContain('PORT="70000": expected 0 to 65535');
+      expect(message).toContain("--log-level");
+      expect(message).toContain("unknown option --bogus");
+    }
+  });
+});

@@ -1,0 +1,174 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
+import { sql, startTestApp, type TestApp } from "./support/test-app.js";
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+/** A minimal browser: keeps cookies, posts forms, does not run scripts. */
+class Browser {
+  readonly cookies = new Map<string, string>();
+  constructor(readonly baseUrl: string) {}
+
+  get cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+  }
+
+  async get(path: string) {
+    const res = await call(this.baseUrl, "GET", path, { cookie: this.cookieHeader });
+    this.#keep(res.headers);
+    return res;
+  }
+
+  async post(path: string, fields: Record<string, string>) {
+    const res = await call(this.baseUrl, "POST", path, {
+      body: new URLSearchParams(fields).toString(),
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      cookie: this.cookieHeader,
+    });
+    this.#keep(res.headers);
+    return res;
+  }
+
+  #keep(headers: Headers): void {
+    for (const line of headers.getSetCookie()) {
+      const [pair = ""] = line.split(";");
+      const [name = "", value = ""] = pair.split("=");
+      if (value === "" || /Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(line))
+        this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+}
+
+const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
+
+describe("pages", () => {
+  it("register -> account -> log out -> log in, all without JavaScript", async () => {
+    const b = new Browser(t.baseUrl);
+    const email = uniqueEmail("page");
+    const form = await b.get("/register");
+    expect(form.status).toBe(200);
+    expect(form.headers.get("content-type")).toContain("text/html");
+    expect(form.text).toContain('<form method="post" action="/register">');
+
+    const created = await b.post("/register", {
+      _csrf: csrfOf(form.text),
+      email,
+      password: strongPassword,
+      displayName: "<b>Grace</b>",
+    });
+    expect(created.status).toBe(303);
+    expect(created.headers.get("location")).toBe("/account");
+    expect(b.cookies.has("spillway_session")).toBe(true);
+
+    const account = await b.get("/account");
+    expect(account.status).toBe(200);
+    expect(account.text).toContain(email);
+    // Names are escaped, never rendered as markup.
+    expect(account.text).toContain("&lt;b&gt;Grace&lt;/b&gt;");
+    expect(account.text).not.toContain("<b>Grace</b>");
+
+    const out = await b.post("/logout", { _csrf: csrfOf(account.text) });
+    expect(out.status).toBe(303);
+    expect(out.headers.get("location")).toBe("/login");
+    expect(b.cookies.has("spillway_session")).toBe(false);
+    expect((await b.get("/account")).headers.get("location")).toBe("/login");
+
+    const login = await b.get("/login");
+    const wrong = await b.post("/login", {
+      _csrf: csrfOf(login.text),
+      email,
+      password: "wrong-password-x",
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.text).toContain("Email or password is incorrect");
+    expect(wrong.text).toContain(`value="${email}"`);
+    const back = await b.post("/login", {
+      _csrf: csrfOf(wrong.text),
+      email,
+      password: strongPassword,
+    });
+    expect(back.status).toBe(303);
+    expect((await b.get("/account")).status).toBe(200);
+  });
+
+  it("shows the reason when registration is refused, keeping what was typed", async () => {
+    const b = new Browser(t.baseUrl);
+    const form = await b.get("/register");
+    const res = await b.post("/register", {
+      _csrf: csrfOf(form.text),
+      email: "grace@example.com",
+      password: "password1",
+    });
+    expect(res.status).toBe(400);
+    expect(res.text).toContain("The password is too weak");
+    expect(res.text).toContain('value="grace@example.com"');
+  });
+
+  it("revokes another session from the account page", async () => {
+    const email = uniqueEmail("revoker");
+    const phone = new Browser(t.baseUrl);
+    const laptop = new Browser(t.baseUrl);
+    let form = await phone.get("/register");
+    await phone.post("/register", { _csrf: csrfOf(form.text), email, password: strongPassword });
+    form = await laptop.get("/login");
+    await laptop.post("/login", { _csrf: csrfOf(form.text), email, password: strongPassword });
+
+    const account = await laptop.get("/account");
+    const ids = [
+      ...account.text.matchAll(/action="\/account\/sessions\/([0-9a-f-]+)\/revoke"/g),
+    ].map((m) => m[1]);
+    expect(ids).toHaveLength(1); // the other session; the current one has no revoke button
+    const revoked = await laptop.post(`/account/sessions/${ids[0]}/revoke`, {
+      _csrf: csrfOf(account.text),
+    });
+    expect(revoked.status).toBe(303);
+    expect((await laptop.get("/account?done=revoked")).text).toContain("The session was revoked.");
+    expect((await phone.get("/account")).headers.get("location")).toBe("/login");
+  });
+
+  it("refuses form posts without a valid CSRF token and changes nothing", async () => {
+    const b = new Browser(t.baseUrl);
+    await b.get("/register");
+    const email = uniqueEmail("csrf");
+    for (const token of [undefined, "forged-token"]) {
+      const fields: Record<string, string> = { email, password: strongPassword };
+      if (token) fields._csrf = token;
+      const res = await b.post("/register", fields);
+      expect(res.status).toBe(403);
+      expect(res.text).toContain("The form has expired");
+    }
+    // A token from another browser's secret is refused too.
+    const other = new Browser(t.baseUrl);
+    const foreign = csrfOf((await other.get("/register")).text);
+    expect(
+      (await b.post("/register", { _csrf: foreign, email, password: strongPassword })).status,
+    ).toBe(403);
+    const rows = await sql(t.databaseUrl, "SELECT 1 FROM users WHERE email = $1", [email]);
+    expect(rows).toHaveLength(0);
+  });
+
+  it("answers repeated or odd form fields with a 400 page, not a 500", async () => {
+    const b = new Browser(t.baseUrl);
+    const form = await b.get("/login");
+    const res = await call(t.baseUrl, "POST", "/login", {
+      body: `_csrf=${encodeURIComponent(csrfOf(form.text))}&email=a%40b.com&email=c%40d.com&password=x`,
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      cookie: b.cookieHeader,
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toContain("text/html");
+  });
+
+  it("serves its stylesheet", async () => {
+    const res = await call(t.baseUrl, "GET", "/assets/style.css");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/css");
+  });
+});
