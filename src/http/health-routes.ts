@@ -1,16 +1,20 @@
 import type { FastifyInstance } from "fastify";
+import type { Config } from "../config/index.js";
+import { useApiHeaders } from "./api-headers.js";
 import { sendError } from "./error-response.js";
 
 export interface HealthDeps {
+  config: Config;
   /** Resolves when the service can serve; rejects with the reason otherwise. */
   ready: () => Promise<void>;
 }
 
 /** Liveness and readiness for load balancers and orchestrators. */
-export async function healthRoutes(app: FastifyInstance, { ready }: HealthDeps): Promise<void> {
-  app.addHook("onSend", async (_request, reply) => {
-    reply.header("cache-control", "no-store");
-  });
+export async function healthRoutes(
+  app: FastifyInstance,
+  { config, ready }: HealthDeps,
+): Promise<void> {
+  useApiHeaders(app, config);
   app.get("/healthz", { schema: { hide: true } }, async () => ({ status: "ok" }));
   app.get("/readyz", { schema: { hide: true } }, async (request, reply) => {
     try {

@@ -1,12 +1,12 @@
 import cookie from "@fastify/cookie";
 import csrf from "@fastify/csrf-protection";
-import helmet from "@fastify/helmet";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Accounts } from "../auth/index.js";
 import type { Config } from "../config/index.js";
 import { SpillwayError } from "../errors/index.js";
 import { apiRoutes } from "./api/api-routes.js";
+import { useApiHeaders } from "./api-headers.js";
 import { sendError } from "./error-response.js";
 import { healthRoutes } from "./health-routes.js";
 import { pageRoutes } from "./pages/page-routes.js";
@@ -37,18 +37,6 @@ export async function createHttpServer({
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
 
-  await app.register(helmet, {
-    // Pages post their forms to themselves and load one stylesheet. HSTS and
-    // upgrade-insecure-requests only when served over https.
-    contentSecurityPolicy: {
-      directives: {
-        "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
-        "upgrade-insecure-requests": config.cookieSecure ? [] : null,
-      },
-    },
-    strictTransportSecurity: config.cookieSecure,
-  });
   await app.register(cookie);
   await app.register(csrf, {
     cookieKey: "spillway_csrf",
@@ -81,10 +69,13 @@ export async function createHttpServer({
     sendError(request, reply, new SpillwayError("REQUEST_NOT_FOUND")),
   );
 
-  await app.register(healthRoutes, { ready });
+  await app.register(healthRoutes, { config, ready });
   await app.register(apiRoutes, { prefix: "/v1", config, accounts });
   await app.register(pageRoutes, { config, accounts });
-  app.get("/docs/json", { schema: { hide: true } }, async () => app.swagger());
+  await app.register(async (docs) => {
+    useApiHeaders(docs, config);
+    docs.get("/docs/json", { schema: { hide: true } }, async () => app.swagger());
+  });
   await app.ready();
   return app;
 }

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Accounts, Authenticated, IssuedSession } from "../../auth/index.js";
 import type { Config } from "../../config/index.js";
 import { SpillwayError } from "../../errors/index.js";
+import { useApiHeaders } from "../api-headers.js";
 import { useStrictJsonParser } from "../json-body.js";
 import { requestContext, sessionToken } from "../request-context.js";
 import { clearSessionCookie, setSessionCookie } from "../session-cookie.js";
@@ -29,9 +30,7 @@ export async function apiRoutes(
   { config, accounts }: ApiDeps,
 ): Promise<void> {
   useStrictJsonParser(app);
-  app.addHook("onSend", async (_request, reply) => {
-    reply.header("cache-control", "no-store");
-  });
+  useApiHeaders(app, config);
 
   const authenticate = async (request: FastifyRequest): Promise<Authenticated> => {
     const token = sessionToken(request, config.cookieName);

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import formBody from "@fastify/formbody";
+import helmet from "@fastify/helmet";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Accounts, Authenticated } from "../../auth/index.js";
 import type { Config } from "../../config/index.js";
@@ -25,6 +26,19 @@ export async function pageRoutes(
   { config, accounts }: PageDeps,
 ): Promise<void> {
   await app.register(formBody, { bodyLimit: config.bodyLimitBytes });
+  await app.register(helmet, {
+    // Pages post their forms to themselves and load one stylesheet. HSTS and
+    // upgrade-insecure-requests only when served over https.
+    contentSecurityPolicy: {
+      directives: {
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "upgrade-insecure-requests": config.cookieSecure ? [] : null,
+      },
+    },
+    strictTransportSecurity: config.cookieSecure,
+  });
+
   app.addHook("onSend", async (_request, reply) => {
     reply.header("cache-control", "no-store");
   });

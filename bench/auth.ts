@@ -1,0 +1,163 @@
+/**
+ * Accounts benchmark: how close logins come to the machine's argon2id limit,
+ * and how close session checks come to a Fastify hello-world, each measured
+ * against its reference in the same process and run.
+ */
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import { hash, verify } from "@node-rs/argon2";
+import autocannon from "autocannon";
+import Fastify from "fastify";
+import { createSpillway } from "../src/app.js";
+import { resolveConfig } from "../src/config/index.js";
+import { EmbeddedDatabase } from "../src/db/index.js";
+import { goal, report, round } from "./support/results.js";
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const round1 = (n: number) => round(n, 1);
+const cores = availableParallelism();
+const password = "violet-harbour-tractor-89";
+const argon2 = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+
+/** argon2id verifies per second with one verify in flight per core, for `durationS`. */
+async function rawVerifyRate(durationS: number): Promise<number> {
+  const encoded = await hash(password, argon2);
+  const until = performance.now() + durationS * 1000;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: cores }, async () => {
+      while (performance.now() < until) {
+        await verify(encoded, password);
+        done++;
+      }
+    }),
+  );
+  return done / durationS;
+}
+
+interface Load {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function load(options: autocannon.Options): Promise<Load> {
+  const result = await autocannon({ duration: seconds, workers: 1, ...options });
+  return {
+    rps: round(result.requests.average, 1),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}
+
+const dir = mkdtempSync(join(tmpdir(), "spillway-bench-"));
+chmodSync(dir, 0o755);
+const db = new EmbeddedDatabase({
+  dataDir: join(dir, "data"),
+  port: 54_400 + Math.floor(Math.random() * 500),
+});
+try {
+  const databaseUrl = await db.start();
+  const config = resolveConfig(
+    {},
+    {},
+    { databaseUrl, port: 0, logLevel: "warn", throttleEnabled: false },
+  );
+  const app = await createSpillway(config);
+  const baseUrl = await app.listen();
+  const hello = Fastify();
+  hello.get("/hello", async () => ({ hello: "world" }));
+  const helloUrl = await hello.listen({ port: 0, host: "127.0.0.1" });
+
+  const email = "bench@example.com";
+  const registered = await fetch(`${baseUrl}/v1/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email, password }),
+  });
+  const { session } = (await registered.json()) as { session: { token: string } };
+
+  // The machine is shared and noisy: alternate the reference and the
+  // measured run a few times and take the median ratio.
+  const rounds: { rawPerSecond: number; logins: Load; ratio: number }[] = [];
+  for (let round = 0; round < 5; round++) {
+    console.log(
+      `round ${round + 1}/5: raw argon2id verifies (${cores} in flight), then logins through HTTP...`,
+    );
+    const rawPerSecond = await rawVerifyRate(seconds / 2);
+    const logins = await load({
+      url: `${baseUrl}/v1/login`,
+      method: "POST",
+      connections: 16,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ email, password }),
+    });
+    rounds.push({ rawPerSecond: round1(rawPerSecond), logins, ratio: logins.rps / rawPerSecond });
+  }
+  const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[2];
+  if (!median) throw new Error("no rounds");
+  const logins = median.logins;
+  const raw = median.rawPerSecond;
+
+  console.log(`hello-world and session checks (${seconds}s each)...`);
+  const helloLoad = await load({ url: `${helloUrl}/hello`, connections: 32 });
+  const checks = await load({
+    url: `${baseUrl}/v1/session`,
+    connections: 32,
+    headers: { authorization: `Bearer ${session.token}` },
+  });
+
+  await hello.close();
+  await app.close();
+
+  report(
+    "auth",
+    [
+      goal(
+        "login-vs-raw-argon2",
+        "logins/s through HTTP ÷ raw argon2id verifies/s on all cores (same run)",
+        median.ratio,
+        ">=",
+        0.85,
+      ),
+      goal(
+        "session-check-vs-hello-world",
+        "GET /v1/session checks/s ÷ Fastify hello-world req/s (same process and run)",
+        checks.rps / helloLoad.rps,
+        ">=",
+        0.5,
+      ),
+      goal(
+        "login-errors",
+        "non-2xx and socket errors during the login runs",
+        rounds.reduce((n, r) => n + r.logins.non2xx + r.logins.errors, 0),
+        "<=",
+        0,
+      ),
+      goal(
+        "session-check-errors",
+        "non-2xx and socket errors during the session-check run",
+        checks.non2xx + checks.errors,
+        "<=",
+        0,
+      ),
+    ],
+    {
+      seconds,
+      argon2: { ...argon2, threads: cores, uvThreadpoolSize: process.env.UV_THREADPOOL_SIZE },
+      rawVerifyPerSecond: raw,
+      logins,
+      loginRounds: rounds.map((r) => ({ ...r, ratio: round(r.ratio) })),
+      helloWorld: helloLoad,
+      sessionChecks: checks,
+    },
+  );
+} finally {
+  await db.stop();
+  rmSync(dir, { recursive: true, force: true });
+}

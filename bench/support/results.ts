@@ -1,0 +1,62 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus } from "node:os";
+
+export interface Goal {
+  id: string;
+  description: string;
+  value: number;
+  op: "<=" | ">=" | "<" | ">";
+  target: number;
+  met: boolean;
+}
+
+export function goal(
+  id: string,
+  description: string,
+  value: number,
+  op: Goal["op"],
+  target: number,
+): Goal {
+  const met =
+    op === "<="
+      ? value <= target
+      : op === ">="
+        ? value >= target
+        : op === "<"
+          ? value < target
+          : value > target;
+  return { id, description, value: round(value), op, target, met };
+}
+
+export function round(value: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** Writes bench/results/NAME.json in the shared format and prints the goal table. */
+export function report(name: string, goals: Goal[], data: Record<string, unknown>): void {
+  const result = {
+    name,
+    date: new Date().toISOString(),
+    machine: {
+      cores: availableParallelism(),
+      cpu: cpus()[0]?.model ?? "unknown",
+      node: process.version,
+    },
+    goals,
+    data,
+  };
+  const dir = new URL("../results/", import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(new URL(`${name}.json`, dir), `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\n${name}: goals`);
+  console.table(
+    goals.map((g) => ({
+      goal: g.id,
+      value: g.value,
+      target: `${g.op} ${g.target}`,
+      met: g.met ? "yes" : "NO",
+    })),
+  );
+  console.log(`written bench/results/${name}.json`);
+}
