@@ -92,6 +92,9 @@ export async function createSpillway(config: Config): Promise<Spillway> {
         : undefined,
     });
 
+    // After the HTTP server closed: operations whose client hung up still run.
+    cleanup.unshift(() => accounts.drain());
+
     let closing = false;
     const ready = async () => {
       if (closing) throw new SpillwayError("SERVICE_SHUTTING_DOWN");

@@ -81,6 +81,8 @@ export class Accounts {
   readonly #config: AccountsConfig;
   readonly #deps: AccountsDeps;
   readonly #clock: Clock;
+  #inFlight = 0;
+  #idle: (() => void)[] = [];
 
   constructor(config: AccountsConfig, deps: AccountsDeps) {
     this.#config = config;
@@ -88,7 +90,31 @@ export class Accounts {
     this.#clock = deps.clock ?? systemClock;
   }
 
-  async register(input: RegisterInput, ctx: RequestContext): Promise<IssuedSession> {
+  /** Operations still running (a client that hung up does not stop its operation). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Resolves once no operation is running: shutdown waits on it before closing the pool. */
+  drain(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  async #tracked<T>(operation: () => Promise<T>): Promise<T> {
+    this.#inFlight++;
+    try {
+      return await operation();
+    } finally {
+      if (--this.#inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  register(input: RegisterInput, ctx: RequestContext): Promise<IssuedSession> {
+    return this.#tracked(() => this.#register(input, ctx));
+  }
+
+  async #register(input: RegisterInput, ctx: RequestContext): Promise<IssuedSession> {
     this.#deps.throttle?.take(ctx.ip ?? "unknown");
     const email = normaliseEmail(input.email);
     const displayName = normaliseDisplayName(input.displayName);
@@ -119,7 +145,11 @@ export class Accounts {
    * Unknown email and wrong password answer alike (AUTH_INVALID_CREDENTIALS)
    * and take alike: an unknown email is verified against a dummy hash.
    */
-  async login(input: LoginInput, ctx: RequestContext): Promise<IssuedSession> {
+  login(input: LoginInput, ctx: RequestContext): Promise<IssuedSession> {
+    return this.#tracked(() => this.#login(input, ctx));
+  }
+
+  async #login(input: LoginInput, ctx: RequestContext): Promise<IssuedSession> {
     this.#deps.throttle?.take(ctx.ip ?? "unknown");
     const { db, hasher } = this.#deps;
     let email: string;
@@ -168,7 +198,11 @@ export class Accounts {
    * trusted. Expiry slides, written to the database at most once per renew
    * interval per session.
    */
-  async authenticate(token: string): Promise<Authenticated> {
+  authenticate(token: string): Promise<Authenticated> {
+    return this.#tracked(() => this.#authenticate(token));
+  }
+
+  async #authenticate(token: string): Promise<Authenticated> {
     if (!isSessionTokenShape(token)) throw new SpillwayError("AUTH_SESSION_INVALID");
     const { cache, db } = this.#deps;
     const tokenHash = hashSessionToken(token);
@@ -198,11 +232,19 @@ export class Accounts {
     return toAuthenticated(session);
   }
 
-  async logout(auth: Authenticated, ctx: RequestContext): Promise<void> {
+  logout(auth: Authenticated, ctx: RequestContext): Promise<void> {
+    return this.#tracked(() => this.#logout(auth, ctx));
+  }
+
+  async #logout(auth: Authenticated, ctx: RequestContext): Promise<void> {
     await this.#revoke(auth, auth.session.id, "logout", ctx);
   }
 
-  async listSessions(auth: Authenticated): Promise<SessionListing[]> {
+  listSessions(auth: Authenticated): Promise<SessionListing[]> {
+    return this.#tracked(() => this.#listSessions(auth));
+  }
+
+  async #listSessions(auth: Authenticated): Promise<SessionListing[]> {
     const rows = await this.#deps.db.rows(statements.listSessions, [auth.user.id]);
     return rows.map((row) => ({
       id: row.id,
@@ -216,7 +258,11 @@ export class Accounts {
   }
 
   /** Revokes one of the caller's sessions (its own included); AUTH_SESSION_NOT_FOUND otherwise. */
-  async revokeSession(auth: Authenticated, sessionId: string, ctx: RequestContext): Promise<void> {
+  revokeSession(auth: Authenticated, sessionId: string, ctx: RequestContext): Promise<void> {
+    return this.#tracked(() => this.#revokeSession(auth, sessionId, ctx));
+  }
+
+  async #revokeSession(auth: Authenticated, sessionId: string, ctx: RequestContext): Promise<void> {
     const kind = sessionId === auth.session.id ? "logout" : "revoke";
     if (!(await this.#revoke(auth, sessionId, kind, ctx))) {
       throw new SpillwayError("AUTH_SESSION_NOT_FOUND");
@@ -224,7 +270,11 @@ export class Accounts {
   }
 
   /** Revokes every session of the caller but the current one; returns how many. */
-  async revokeOtherSessions(auth: Authenticated, ctx: RequestContext): Promise<number> {
+  revokeOtherSessions(auth: Authenticated, ctx: RequestContext): Promise<number> {
+    return this.#tracked(() => this.#revokeOtherSessions(auth, ctx));
+  }
+
+  async #revokeOtherSessions(auth: Authenticated, ctx: RequestContext): Promise<number> {
     const rows = await this.#deps.db.rows(statements.revokeOtherSessions, [
       auth.user.id,
       auth.session.id,
