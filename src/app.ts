@@ -1,4 +1,5 @@
-import type { FastifyInstance } from "fastify";
+import { randomUUID } from "node:crypto";
+import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import {
   Accounts,
   IpThrottle,
@@ -17,7 +18,17 @@ import {
 } from "./db/index.js";
 import { SpillwayError } from "./errors/index.js";
 import { createHttpServer } from "./http/index.js";
-import { type DatabasePool, PlainPool } from "./pool/index.js";
+import {
+  AdaptivePool,
+  AimdLimit,
+  ConnectionBudget,
+  type DatabasePool,
+  FixedLimit,
+  Gradient2Limit,
+  type LimitAlgorithm,
+  PlainPool,
+  VegasLimit,
+} from "./pool/index.js";
 
 export interface Spillway {
   readonly config: Config;
@@ -46,17 +57,26 @@ export async function createSpillway(config: Config): Promise<Spillway> {
     : new EmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
   const databaseUrl = config.databaseUrl ?? (await embedded?.start()) ?? "";
   const cleanup: (() => Promise<void>)[] = [async () => embedded?.stop()];
+  let connectionBudget: ConnectionBudget | undefined;
   try {
-    const pool = new PlainPool({
-      connectionString: databaseUrl,
-      max: config.poolMax,
-      acquireTimeoutMs: config.poolAcquireTimeoutMs,
-      statementTimeoutMs: config.statementTimeoutMs,
-      idleInTransactionTimeoutMs: Math.max(config.statementTimeoutMs * 2, 10_000),
-      applicationName: "spillway",
-    });
+    const instanceId = randomUUID();
+    const applicationPrefix = `spillway/${instanceId.slice(0, 8)}`;
+    const pool = createPool(config, databaseUrl, applicationPrefix);
     cleanup.unshift(() => pool.end());
     await migrate(pool);
+    if (pool instanceof AdaptivePool) {
+      // Instances share max_connections through heartbeat rows; the LISTEN connection counts too.
+      const budget = new ConnectionBudget(pool, {
+        instanceId,
+        applicationPrefix,
+        heartbeatMs: config.poolHeartbeatMs,
+        headroom: config.poolHeadroom,
+        outsidePool: 1,
+      });
+      await budget.start();
+      cleanup.unshift(() => budget.stop());
+      connectionBudget = budget;
+    }
 
     const sessionCache = new SessionCache({
       ttlMs: config.sessionCacheTtlMs,
@@ -65,7 +85,7 @@ export async function createSpillway(config: Config): Promise<Spillway> {
     const listener = new NotificationListener({
       connectionString: databaseUrl,
       channel: sessionRevokedChannel,
-      applicationName: "spillway-listener",
+      applicationName: `${applicationPrefix}/listen`,
     });
     listener.on("up", () => sessionCache.setTrusted(true));
     listener.on("down", () => sessionCache.setTrusted(false));
@@ -108,6 +128,7 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       await Promise.race([db.first(statements.healthCheck, []), timeout]);
     };
     const http = await createHttpServer({ config, accounts, ready });
+    observePool(pool, connectionBudget, http.log);
     cleanup.unshift(async () => {
       // Node closes only the connections idle when close() is called; a
       // keep-alive connection whose request finishes during the drain would
@@ -148,6 +169,68 @@ export async function createSpillway(config: Config): Promise<Spillway> {
     await runAll(cleanup);
     throw err;
   }
+}
+
+function createPool(config: Config, databaseUrl: string, applicationName: string): DatabasePool {
+  const idleInTransactionTimeoutMs = Math.max(config.statementTimeoutMs * 2, 10_000);
+  if (config.poolMode === "plain") {
+    return new PlainPool({
+      connectionString: databaseUrl,
+      max: config.poolMax,
+      acquireTimeoutMs: config.poolAcquireTimeoutMs,
+      statementTimeoutMs: config.statementTimeoutMs,
+      idleInTransactionTimeoutMs,
+      applicationName,
+    });
+  }
+  return new AdaptivePool({
+    connectionString: databaseUrl,
+    applicationName,
+    maxConnections: config.poolMax,
+    minConnections: config.poolMin,
+    limit: limitAlgorithm(config),
+    acquireTimeoutMs: config.poolAcquireTimeoutMs,
+    queueMax: config.poolQueueMax,
+    queueTargetMs: config.poolQueueTargetMs,
+    statementTimeoutMs: config.statementTimeoutMs,
+    idleInTransactionTimeoutMs,
+    leakThresholdMs: config.poolLeakThresholdMs,
+  });
+}
+
+function limitAlgorithm(config: Config): LimitAlgorithm {
+  const bounds = {
+    minLimit: Math.min(2, config.poolMax),
+    maxLimit: config.poolMax,
+    initialLimit: Math.min(4, config.poolMax),
+  };
+  switch (config.poolLimit) {
+    case "fixed":
+      return new FixedLimit(config.poolMax);
+    case "aimd":
+      return new AimdLimit(bounds);
+    case "gradient2":
+      return new Gradient2Limit(bounds);
+    case "vegas":
+      return new VegasLimit(bounds);
+  }
+}
+
+/** Logs what an operator must know about the pool: circuit, budget, leaks. */
+function observePool(
+  pool: DatabasePool,
+  budget: ConnectionBudget | undefined,
+  log: FastifyBaseLogger,
+): void {
+  if (!(pool instanceof AdaptivePool)) return;
+  pool.on("circuit", ({ open }) =>
+    open
+      ? log.error("database unavailable: circuit open")
+      : log.info("database back: circuit closed"),
+  );
+  pool.on("hard-cap-changed", (info) => log.info(info, "pool hard cap changed"));
+  pool.on("leak", (info) => log.warn(info, "database connection held too long"));
+  budget?.on("error", (err) => log.warn({ err }, "connection budget refresh failed"));
 }
 
 /** Runs shutdown steps in order; one failing step does not skip the rest. */

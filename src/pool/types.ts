@@ -54,3 +54,17 @@ export interface ConnectionConfig {
   idleInTransactionTimeoutMs: number;
   applicationName: string;
 }
+
+/** One physical database connection, as the pool drives it. */
+export interface PhysicalConnection {
+  query<R = Record<string, unknown>>(query: QueryConfig): Promise<QueryResultLike<R>>;
+  /** Asks the server to cancel the statement running on this connection. */
+  cancel(): void;
+  /** Closes the connection; never rejects. */
+  end(): Promise<void>;
+  /** Called once when the connection breaks (server gone, socket reset). */
+  onBroken(listener: (err: Error) => void): void;
+}
+
+/** Opens one physical connection; the pool calls it in the background only. */
+export type Connector = () => Promise<PhysicalConnection>;
