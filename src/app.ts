@@ -230,7 +230,7 @@ function observePool(
   );
   pool.on("hard-cap-changed", (info) => log.info(info, "pool hard cap changed"));
   pool.on("leak", (info) => log.warn(info, "database connection held too long"));
-  budget?.on("error", (err) => log.warn({ err }, "connection budget refresh failed"));
+  budget?.on("refresh-error", (err) => log.warn({ err }, "connection budget refresh failed"));
 }
 
 /** Runs shutdown steps in order; one failing step does not skip the rest. */

@@ -38,7 +38,10 @@ class FakeConnection implements PhysicalConnection {
     return new Promise((resolve, reject) => {
       if (!this.db.up) return reject(new SpillwayError("DB_UNAVAILABLE"));
       const ms = typeof q.values?.[0] === "number" ? (q.values[0] as number) : this.db.queryMs;
-      setTimeout(() => resolve({ rows: [{ text: q.text } as R], rowCount: 1 }), ms);
+      setTimeout(
+        () => resolve({ rows: [{ text: q.text } as R], rowCount: 1, command: "SELECT" }),
+        ms,
+      );
     });
   }
   cancel(): void {}

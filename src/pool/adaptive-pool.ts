@@ -157,6 +157,8 @@ export class AdaptivePool extends EventEmitter<AdaptivePoolEvents> implements Da
   #windowStartMs: number;
   #drainPerMs = 0;
   #stats: PoolStats = { acquired: 0, shed: 0, timeouts: 0, connectErrors: 0 };
+  /** pg.Pool-compatible options (query builders such as Kysely read them). */
+  readonly options: { connectionString: string | undefined; max: number; application_name: string };
 
   constructor(config: AdaptivePoolConfig = {}) {
     super();
@@ -188,6 +190,11 @@ export class AdaptivePool extends EventEmitter<AdaptivePoolEvents> implements Da
         connectTimeoutMs: config.connectTimeoutMs ?? 5000,
       });
     this.#hardCap = max;
+    this.options = {
+      connectionString: config.connectionString,
+      max,
+      application_name: config.applicationName ?? "spillway",
+    };
     this.#algorithm =
       config.limit ??
       new VegasLimit({ minLimit: Math.min(2, max), maxLimit: max, initialLimit: Math.min(4, max) });
@@ -239,7 +246,7 @@ export class AdaptivePool extends EventEmitter<AdaptivePoolEvents> implements Da
     const previous = this.#hardCap;
     this.#hardCap = next;
     while (this.totalCount > next && this.#idle.length > 0)
-      this.#close(this.#idle.shift() as Conn, "over-cap");
+      void this.#close(this.#idle.shift() as Conn, "over-cap");
     this.emit("hard-cap-changed", { hardCap: next, previous });
     this.#ensureConnections();
     this.#dispatch();
@@ -347,7 +354,7 @@ export class AdaptivePool extends EventEmitter<AdaptivePoolEvents> implements Da
       if (!victim || victim.lane === lane) return Promise.reject(this.#shedNow(lane, "queue-full"));
       this.#shed(victim, "queue-full");
     }
-    if (this.#queue.overloaded(now)) {
+    if (lane !== "critical" && this.#queue.overloaded(now)) {
       const expectedWaitMs =
         this.#drainPerMs > 0 ? (this.#queue.size + 1) / this.#drainPerMs : Number.POSITIVE_INFINITY;
       if (expectedWaitMs > Math.min(deadlineMs - now, this.#cfg.overloadWaitMs)) {
@@ -654,7 +661,9 @@ export class AdaptivePool extends EventEmitter<AdaptivePoolEvents> implements Da
     }
     if (this.#queue.size > 0 && this.#queue.overloaded(now)) {
       for (const w of [...this.#queue.all()]) {
-        if (now - w.enqueuedAtMs > this.#cfg.overloadWaitMs) this.#shed(w, "overload");
+        // Health checks, probes and migrations are never shed for overload.
+        if (w.lane !== "critical" && now - w.enqueuedAtMs > this.#cfg.overloadWaitMs)
+          this.#shed(w, "overload");
       }
     }
     const desired = this.#desiredConnections();

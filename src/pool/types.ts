@@ -21,6 +21,8 @@ export interface QueryConfig {
 export interface QueryResultLike<R> {
   rows: R[];
   rowCount: number | null;
+  /** The SQL command tag: SELECT, INSERT, ... */
+  command: string;
 }
 
 /** A checked-out connection; `release()` exactly once. */
