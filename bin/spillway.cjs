@@ -13,6 +13,8 @@ process.env.UV_THREADPOOL_SIZE ??= String(availableParallelism() + 2);
   register();
   const { main } = await import("../src/cli/main.ts");
   process.exitCode = await main(process.argv.slice(2));
+  // A cluster worker's IPC channel would keep a failed worker alive.
+  if (process.connected) process.disconnect();
 })().catch((err) => {
   console.error(err);
   process.exitCode = 1;

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -152,5 +152,48 @@ describe("when the database goes away", () => {
       await t.close();
       await db.stop();
     }
+  });
+});
+
+describe("spillway serve --workers", () => {
+  it("runs several processes as instances of one budget and drains them all on SIGTERM", async () => {
+    const env = {
+      SPILLWAY_DATA_DIR: join(dir, "cluster", "data"),
+      SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
+      PORT: String(await freePort()),
+      SPILLWAY_WORKERS: "2",
+    };
+    const served = await serve(env);
+    try {
+      const email = uniqueEmail("cluster");
+      expect(
+        (
+          await call(served.baseUrl, "POST", "/v1/register", {
+            json: { email, password: strongPassword },
+          })
+        ).status,
+      ).toBe(201);
+      // Both workers came up as instances of the connection budget.
+      const password = readFileSync(
+        join(env.SPILLWAY_DATA_DIR, "spillway-password"),
+        "utf8",
+      ).trim();
+      const url = `postgres://spillway:${encodeURIComponent(password)}@127.0.0.1:${env.SPILLWAY_EMBEDDED_PG_PORT}/postgres`;
+      let instances = 0;
+      for (let i = 0; i < 100 && instances < 2; i++) {
+        const rows = await sql<{ n: number }>(
+          url,
+          "SELECT count(*)::int AS n FROM spillway_pool_instances WHERE heartbeat_at > now() - interval '10 seconds'",
+        );
+        instances = rows[0]?.n ?? 0;
+        if (instances < 2) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(instances, served.output()).toBe(2);
+      expect(served.output()).toMatch(/2 workers, database embedded/);
+    } finally {
+      served.child.kill("SIGTERM");
+      expect(await served.exited, served.output()).toBe(0);
+    }
+    expect(served.output()).toMatch(/draining 2 workers/);
   });
 });

@@ -1,3 +1,4 @@
+import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { createSpillway } from "../app.js";
 import { resolveConfig } from "../config/index.js";
@@ -5,6 +6,7 @@ import { EmbeddedDatabase, migrate } from "../db/index.js";
 import { isSpillwayError } from "../errors/index.js";
 import { PlainPool } from "../pool/index.js";
 import { parseCommand } from "./parse-flags.js";
+import { serveCluster } from "./serve-cluster.js";
 import { usage } from "./usage.js";
 
 const packageJson = JSON.parse(
@@ -28,6 +30,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     const config = resolveConfig(process.env, parsed.flags);
     switch (parsed.command) {
       case "serve":
+        if (config.workers > 1 && cluster.isPrimary) {
+          return await serveCluster(config, (line) =>
+            console.log(JSON.stringify({ level: 30, time: Date.now(), msg: line })),
+          );
+        }
         return await serve(config);
       case "migrate":
         return await migrateOnly(config);
@@ -47,6 +54,11 @@ async function serve(config: ReturnType<typeof resolveConfig>): Promise<number> 
   const app = await createSpillway(config);
   const log = app.http.log;
   const url = await app.listen();
+  // A cluster worker's IPC channel would keep it alive after the drain.
+  const exit = (code: number) => {
+    if (cluster.isWorker) cluster.worker?.disconnect();
+    return code;
+  };
   log.info(
     { url, database: app.embedded ? `embedded (${app.embedded.dataDir})` : "DATABASE_URL" },
     "spillway ready",
@@ -56,19 +68,19 @@ async function serve(config: ReturnType<typeof resolveConfig>): Promise<number> 
       log.info({ signal }, "shutting down: draining requests");
       const force = setTimeout(() => {
         log.error("drain timed out; exiting");
-        resolve(1);
+        resolve(exit(1));
       }, config.shutdownTimeoutMs);
       force.unref();
       app.close().then(
         () => {
           clearTimeout(force);
           log.info("stopped");
-          resolve(0);
+          resolve(exit(0));
         },
         (err: unknown) => {
           clearTimeout(force);
           log.error({ err }, "shutdown failed");
-          resolve(1);
+          resolve(exit(1));
         },
       );
     };

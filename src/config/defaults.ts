@@ -22,6 +22,13 @@ export const settings = {
     max: 1_048_576,
     doc: "largest request body",
   },
+  workers: {
+    kind: "int",
+    default: 1,
+    min: 1,
+    max: 64,
+    doc: "processes serving on this host (node:cluster)",
+  },
   shutdownTimeoutMs: {
     kind: "int",
     default: 10_000,

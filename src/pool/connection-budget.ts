@@ -86,7 +86,19 @@ export class ConnectionBudget extends EventEmitter<{
   }
 
   async start(): Promise<BudgetSnapshot> {
-    await this.#pool.query(budgetStatements.createTable, [], { lane: "critical" });
+    // Under the budget lock: concurrent CREATE TABLE IF NOT EXISTS races on pg_type.
+    const client = await this.#pool.connect({ lane: "critical" });
+    try {
+      await client.query("BEGIN");
+      await client.query(budgetStatements.lock);
+      await client.query(budgetStatements.createTable);
+      await client.query("COMMIT");
+      client.release();
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => {});
+      client.release(true);
+      throw err;
+    }
     const snapshot = await this.refresh();
     this.#timer = setInterval(() => {
       // A failed refresh keeps the last cap; the next heartbeat tries again.

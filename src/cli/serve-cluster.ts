@@ -1,0 +1,67 @@
+import cluster from "node:cluster";
+import { availableParallelism } from "node:os";
+import type { Config } from "../config/index.js";
+import { EmbeddedDatabase } from "../db/index.js";
+
+/**
+ * `spillway serve --workers N`: N processes share the port (node:cluster),
+ * each an instance in the connection budget. The primary only supervises:
+ * it starts the embedded database when there is no DATABASE_URL, restarts a
+ * worker that dies, and on SIGTERM/SIGINT drains every worker before it
+ * stops the database.
+ */
+export async function serveCluster(config: Config, log: (line: string) => void): Promise<number> {
+  const embedded = config.databaseUrl
+    ? undefined
+    : new EmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
+  const databaseUrl = config.databaseUrl ?? (await embedded?.start()) ?? "";
+  const hashConcurrency = Math.max(1, Math.floor(availableParallelism() / config.workers));
+  const env: Record<string, string> = {
+    SPILLWAY_DATABASE_URL: databaseUrl,
+    SPILLWAY_WORKERS: "1",
+  };
+  // Workers split the cores for hashing unless told otherwise.
+  if (!process.env.SPILLWAY_HASH_CONCURRENCY)
+    env.SPILLWAY_HASH_CONCURRENCY = String(hashConcurrency);
+  let stopping = false;
+  const fork = () => {
+    const worker = cluster.fork(env);
+    // A worker that disconnects itself after draining leaves an IPC channel
+    // that fails with EPIPE; that is not the primary's failure.
+    worker.on("error", (err) => {
+      if (!stopping) log(`worker ${worker.process.pid}: ${err.message}`);
+    });
+    return worker;
+  };
+  cluster.on("exit", (worker, code, signal) => {
+    if (stopping) return;
+    log(`worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
+    fork();
+  });
+  for (let i = 0; i < config.workers; i++) fork();
+  log(
+    `spillway primary ${process.pid}: ${config.workers} workers, database ${embedded ? `embedded (${embedded.dataDir})` : "DATABASE_URL"}`,
+  );
+
+  return new Promise<number>((resolve) => {
+    const stop = async (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      log(`${signal}: draining ${Object.keys(cluster.workers ?? {}).length} workers`);
+      const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+      const exits = workers.map(
+        (w) => new Promise<void>((r) => (w.isDead() ? r() : w.once("exit", () => r()))),
+      );
+      for (const w of workers) w.process.kill("SIGTERM");
+      const timeout = new Promise<"timeout">((r) =>
+        setTimeout(() => r("timeout"), config.shutdownTimeoutMs + 1000).unref(),
+      );
+      const result = await Promise.race([Promise.all(exits), timeout]);
+      await embedded?.stop();
+      log("stopped");
+      resolve(result === "timeout" ? 1 : 0);
+    };
+    process.once("SIGTERM", (s) => void stop(s));
+    process.once("SIGINT", (s) => void stop(s));
+  });
+}
