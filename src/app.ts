@@ -98,10 +98,13 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       concurrency: config.hashConcurrency,
       queueMax: config.hashQueueMax,
       queueTimeoutMs: config.hashQueueTimeoutMs,
+      queueTargetMs: config.hashQueueTargetMs,
       memoryCostKib: config.argon2MemoryKib,
       timeCost: config.argon2TimeCost,
       parallelism: config.argon2Parallelism,
+      eventLoopLagLimitMs: config.hashEventLoopLagLimitMs,
     });
+    cleanup.unshift(async () => hasher.close());
     const accounts = new Accounts(config, {
       db,
       hasher,

@@ -1,37 +1,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus } from "node:os";
 
-export interface Goal {
-  id: string;
-  description: string;
-  value: number;
-  op: "<=" | ">=" | "<" | ">";
-  target: number;
-  met: boolean;
-}
+import type { Goal } from "../../src/lab/goals.js";
 
-export function goal(
-  id: string,
-  description: string,
-  value: number,
-  op: Goal["op"],
-  target: number,
-): Goal {
-  const met =
-    op === "<="
-      ? value <= target
-      : op === ">="
-        ? value >= target
-        : op === "<"
-          ? value < target
-          : value > target;
-  return { id, description, value: round(value), op, target, met };
-}
-
-export function round(value: number, digits = 3): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
-}
+export { type Goal, goal, round } from "../../src/lab/goals.js";
 
 /** Writes bench/results/NAME.json in the shared format and prints the goal table. */
 export function report(name: string, goals: Goal[], data: Record<string, unknown>): void {

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { hash, parseOptions, verify } from "@node-rs/argon2";
 import { SpillwayError } from "../errors/index.js";
 import { type Clock, systemClock } from "../util/index.js";
@@ -7,11 +8,23 @@ export interface PasswordHasherConfig {
   concurrency: number;
   /** Hashes allowed to wait; beyond it new ones are refused at once. */
   queueMax: number;
-  /** Longest wait to start hashing; a hash that cannot start in time is refused at once. */
+  /** Longest wait to start hashing (burst tolerance); a hash that cannot start in time is refused at once. */
   queueTimeoutMs: number;
+  /**
+   * CoDel target: when even the shortest wait of a 100 ms interval exceeds
+   * it, the queue is standing, not absorbing a burst, and waits are capped at
+   * 5x the target until it drains. Default 20 ms.
+   */
+  queueTargetMs?: number;
   memoryCostKib: number;
   timeCost: number;
   parallelism: number;
+  /**
+   * When the event loop's delay (p99 over 100 ms) exceeds this, one hash slot
+   * is given back to the event loop until it recovers: on a small machine,
+   * hashes on every core starve the requests that need no hash. 0 disables.
+   */
+  eventLoopLagLimitMs?: number;
   clock?: Clock;
 }
 
@@ -19,6 +32,7 @@ interface Waiter {
   run: () => void;
   fail: (err: SpillwayError) => void;
   timer: NodeJS.Timeout;
+  enqueuedAtMs: number;
 }
 
 const argon2id = 2;
@@ -37,10 +51,42 @@ export class PasswordHasher {
   #serviceMs: number | undefined;
   #dummyHash: Promise<string> | undefined;
   #completed = 0;
+  #intervalStartMs = 0;
+  #minWaitMs = Number.POSITIVE_INFINITY;
+  #standing = false;
+  /** Slots in use now: `concurrency`, or one fewer while the event loop lags. */
+  #slots: number;
+  #lagTimer: NodeJS.Timeout | undefined;
 
   constructor(config: PasswordHasherConfig) {
     this.#config = config;
     this.#clock = config.clock ?? systemClock;
+    this.#slots = config.concurrency;
+    const limitMs = config.eventLoopLagLimitMs ?? 0;
+    if (limitMs > 0 && config.concurrency > 1) {
+      const delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
+      this.#lagTimer = setInterval(() => {
+        const p99Ms = delay.percentile(99) / 1e6;
+        delay.reset();
+        if (p99Ms > limitMs) this.#slots = config.concurrency - 1;
+        else if (p99Ms < limitMs / 2 && this.#slots < config.concurrency) {
+          this.#slots = config.concurrency;
+          this.#startWaiting();
+        }
+      }, 100);
+      this.#lagTimer.unref();
+    }
+  }
+
+  /** Hash slots in use now (fewer than `concurrency` while the event loop lags). */
+  get slots(): number {
+    return this.#slots;
+  }
+
+  /** Stops the event-loop watch. */
+  close(): void {
+    clearInterval(this.#lagTimer);
   }
 
   get running(): number {
@@ -100,11 +146,13 @@ export class PasswordHasher {
   }
 
   #submit<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const { concurrency, queueMax, queueTimeoutMs } = this.#config;
+    const { queueMax } = this.#config;
+    const concurrency = this.#slots;
     if (this.#running < concurrency && this.#queue.length === 0) return this.#run(work);
     // Refuse now what could not start before its deadline anyway.
+    const maxWaitMs = this.#maxWaitMs();
     const expectedWaitMs = Math.ceil((this.#queue.length + 1) / concurrency) * this.serviceMs;
-    if (this.#queue.length >= queueMax || expectedWaitMs > queueTimeoutMs || signal?.aborted) {
+    if (this.#queue.length >= queueMax || expectedWaitMs > maxWaitMs || signal?.aborted) {
       return Promise.reject(this.#saturated());
     }
     return new Promise<T>((resolve, reject) => {
@@ -117,7 +165,8 @@ export class PasswordHasher {
           signal?.removeEventListener("abort", onAbort);
           reject(err);
         },
-        timer: setTimeout(() => this.#drop(waiter), queueTimeoutMs),
+        timer: setTimeout(() => this.#drop(waiter), maxWaitMs),
+        enqueuedAtMs: this.#clock.now(),
       };
       const onAbort = () => this.#drop(waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -136,12 +185,39 @@ export class PasswordHasher {
       this.#serviceMs =
         this.#serviceMs === undefined ? tookMs : 0.9 * this.#serviceMs + 0.1 * tookMs;
       this.#running--;
-      const next = this.#queue.shift();
-      if (next) {
-        clearTimeout(next.timer);
-        next.run();
-      }
+      this.#startWaiting();
     }
+  }
+
+  #startWaiting(): void {
+    while (this.#running < this.#slots) {
+      const next = this.#queue.shift();
+      if (!next) return;
+      clearTimeout(next.timer);
+      this.#minWaitMs = Math.min(this.#minWaitMs, this.#clock.now() - next.enqueuedAtMs);
+      next.run();
+    }
+  }
+
+  /** The wait allowed now: the burst tolerance, or 5x the target while the queue stands. */
+  #maxWaitMs(): number {
+    const now = this.#clock.now();
+    const targetMs = this.#config.queueTargetMs ?? 20;
+    if (now - this.#intervalStartMs >= 100) {
+      const head = this.#queue[0];
+      const shortest =
+        this.#minWaitMs === Number.POSITIVE_INFINITY
+          ? head
+            ? now - head.enqueuedAtMs
+            : 0
+          : this.#minWaitMs;
+      this.#standing = this.#queue.length > 0 && shortest > targetMs;
+      this.#intervalStartMs = now;
+      this.#minWaitMs = Number.POSITIVE_INFINITY;
+    }
+    return this.#standing
+      ? Math.min(5 * targetMs, this.#config.queueTimeoutMs)
+      : this.#config.queueTimeoutMs;
   }
 
   #drop(waiter: Waiter): void {
@@ -153,7 +229,7 @@ export class PasswordHasher {
   }
 
   #saturated(): SpillwayError {
-    const drainSeconds = ((this.#queue.length / this.#config.concurrency) * this.serviceMs) / 1000;
+    const drainSeconds = ((this.#queue.length / this.#slots) * this.serviceMs) / 1000;
     return new SpillwayError("HASH_SATURATED", {
       retryAfterSeconds: Math.max(1, Math.ceil(drainSeconds)),
     });

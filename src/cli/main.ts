@@ -1,5 +1,7 @@
 import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { parseArgs } from "node:util";
 import { createSpillway } from "../app.js";
 import { resolveConfig } from "../config/index.js";
 import { EmbeddedDatabase, migrate } from "../db/index.js";
@@ -26,6 +28,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(usage());
     return parsed.command === undefined && !parsed.help ? 1 : 0;
   }
+  if (parsed.command === "lab") return lab(argv.slice(1));
   try {
     const config = resolveConfig(process.env, parsed.flags);
     switch (parsed.command) {
@@ -89,6 +92,49 @@ async function serve(config: ReturnType<typeof resolveConfig>): Promise<number> 
   });
 }
 
+/** `spillway lab spike [--scenario NAME] [--config C ...] [--sweep] [--duration-scale X] [--json F] [--md F]` */
+async function lab(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      scenario: { type: "string", default: "jan15" },
+      config: { type: "string", multiple: true },
+      sweep: { type: "boolean", default: false },
+      "duration-scale": { type: "string", default: "1" },
+      users: { type: "string", default: "20000" },
+      json: { type: "string" },
+      md: { type: "string" },
+    },
+  });
+  if (positionals[0] !== "spike") {
+    console.error(
+      "usage: spillway lab spike [--scenario jan15|slow-query|net-latency|db-restart] [--config naive|fixed:N|spillway ...] [--sweep] [--duration-scale X] [--users N] [--json FILE] [--md FILE]",
+    );
+    return 2;
+  }
+  const { runSpikeLab, toMarkdown } = await import("../lab/index.js");
+  const scale = Number(values["duration-scale"]);
+  const users = Number(values.users);
+  if (!(scale > 0) || !(users >= 1)) {
+    console.error("spillway lab: --duration-scale must be > 0 and --users >= 1");
+    return 2;
+  }
+  const report = await runSpikeLab({
+    scenario: values.scenario,
+    configs: values.config ?? ["naive", "spillway"],
+    sweep: values.sweep,
+    durationScale: scale,
+    users,
+    ...(values.json ? { json: values.json } : {}),
+    ...(values.md ? { md: values.md } : {}),
+    progress: process.stderr.isTTY,
+    ports: freePort,
+  });
+  console.log(toMarkdown(report));
+  return report.goals.every((g) => g.met) ? 0 : 3;
+}
+
 async function migrateOnly(config: ReturnType<typeof resolveConfig>): Promise<number> {
   const embedded = config.databaseUrl
     ? undefined
@@ -114,4 +160,16 @@ async function migrateOnly(config: ReturnType<typeof resolveConfig>): Promise<nu
     await pool.end();
     await embedded?.stop();
   }
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
+    });
+  });
 }

@@ -81,7 +81,9 @@ export const settings = {
   },
   poolQueueTargetMs: {
     kind: "int",
-    default: 10,
+    // 10 ms shed session checks whose wait came from a CPU-bound event loop,
+    // not from the database; 50 ms measured 890 vs 662 goodput/s in the lab.
+    default: 50,
     min: 1,
     max: 10_000,
     doc: "CoDel target queueing delay",
@@ -169,10 +171,24 @@ export const settings = {
   },
   hashQueueTimeoutMs: {
     kind: "int",
-    default: 2000,
+    default: 1000,
     min: 1,
     max: 60_000,
-    doc: "longest wait to start a hash",
+    doc: "longest wait to start a hash while absorbing a burst",
+  },
+  hashQueueTargetMs: {
+    kind: "int",
+    default: 20,
+    min: 1,
+    max: 10_000,
+    doc: "CoDel target for the hash queue: a standing queue caps waits at 5x this",
+  },
+  hashEventLoopLagLimitMs: {
+    kind: "int",
+    default: 40,
+    min: 0,
+    max: 10_000,
+    doc: "event-loop delay (p99) above which one hash slot goes back to request handling; 0 off",
   },
   argon2MemoryKib: {
     kind: "int",

@@ -1,0 +1,185 @@
+import autocannon from "autocannon";
+import { type Phase, type Route, routeMix } from "./scenarios.js";
+
+/** What one second of the run looked like from the clients' side. */
+export interface SecondStats {
+  second: number;
+  phase: Phase["name"];
+  offered: number;
+  ok: number;
+  /** 2xx answered within 500 ms. */
+  goodput: number;
+  shed: number;
+  otherErrors: number;
+  over5s: number;
+  /** Latencies in ms of this second's responses, per route. */
+  latencies: Record<Route, number[]>;
+  /** 503 latencies in ms. */
+  shedLatencies: number[];
+}
+
+export interface DriverInput {
+  baseUrl: string;
+  phases: Phase[];
+  tokens: string[];
+  users: number;
+  password: string;
+  runId: string;
+  /** Called once per second with the second's index (for samplers and faults). */
+  onSecond?: (second: number, phase: Phase["name"]) => void;
+  /** Called as each phase starts (progress). */
+  onPhase?: (phase: Phase, index: number) => void;
+}
+
+export interface DriverResult {
+  seconds: SecondStats[];
+  /** Emails whose registration was acknowledged with 201. */
+  acknowledgedEmails: string[];
+}
+
+interface Context {
+  route?: Route;
+}
+
+function pick(random: number): Route {
+  let acc = 0;
+  for (const [route, share] of Object.entries(routeMix) as [Route, number][]) {
+    acc += share;
+    if (random < acc) return route;
+  }
+  return "session";
+}
+
+/**
+ * Drives the phases with autocannon from this process, one phase after the
+ * other, and buckets every response by the second it completed in.
+ */
+export async function drive(input: DriverInput): Promise<DriverResult> {
+  const seconds: SecondStats[] = [];
+  const acknowledged: string[] = [];
+  const startedAt = performance.now();
+  let phaseName: Phase["name"] = "warmup";
+  let registered = 0;
+  let phaseStartedAt = startedAt;
+  let phaseFirstBucket = 0;
+  // Buckets are seconds since the phase began, so no bucket mixes two phases.
+  const bucket = (now = performance.now()): SecondStats => {
+    const second = phaseFirstBucket + Math.floor((now - phaseStartedAt) / 1000);
+    while (seconds.length <= second) {
+      seconds.push({
+        second: seconds.length,
+        phase: phaseName,
+        offered: 0,
+        ok: 0,
+        goodput: 0,
+        shed: 0,
+        otherErrors: 0,
+        over5s: 0,
+        latencies: { session: [], login: [], register: [] },
+        shedLatencies: [],
+      });
+      input.onSecond?.(seconds.length - 1, phaseName);
+    }
+    return seconds[second] as SecondStats;
+  };
+  const ticker = setInterval(() => bucket(), 250);
+
+  try {
+    for (const [index, phase] of input.phases.entries()) {
+      phaseName = phase.name;
+      phaseStartedAt = performance.now();
+      phaseFirstBucket = seconds.length;
+      input.onPhase?.(phase, index);
+      let finish: (value: autocannon.Result) => void = () => {};
+      let fail: (err: unknown) => void = () => {};
+      const done = new Promise<autocannon.Result>((resolve, reject) => {
+        finish = resolve;
+        fail = reject;
+      });
+      const instance = autocannon(
+        {
+          url: input.baseUrl,
+          connections: phase.connections,
+          overallRate: phase.rate,
+          duration: phase.seconds,
+          timeout: 10,
+          requests: [
+            {
+              setupRequest: (request, context: Context) => {
+                const route = pick(Math.random());
+                context.route = route;
+                bucket().offered++;
+                if (route === "session") {
+                  const token = input.tokens[Math.floor(Math.random() * input.tokens.length)];
+                  return {
+                    ...request,
+                    method: "GET",
+                    path: "/v1/session",
+                    headers: { authorization: `Bearer ${token}` },
+                  };
+                }
+                if (route === "login") {
+                  const email = `user${1 + Math.floor(Math.random() * input.users)}@lab.example`;
+                  return {
+                    ...request,
+                    method: "POST",
+                    path: "/v1/login",
+                    headers: { "content-type": "application/json" },
+                    body: JSON.stringify({ email, password: input.password }),
+                  };
+                }
+                const email = `${input.runId}-${registered++}@lab.example`;
+                return {
+                  ...request,
+                  method: "POST",
+                  path: "/v1/register",
+                  headers: { "content-type": "application/json" },
+                  body: JSON.stringify({ email, password: input.password }),
+                };
+              },
+              onResponse: (status, body, context: Context) => {
+                if (context.route === "register" && status === 201) {
+                  const email = /"email":"([^"]+)"/.exec(body)?.[1];
+                  if (email) acknowledged.push(email);
+                }
+              },
+            },
+          ],
+        },
+        (err, result) => (err ? fail(err) : finish(result)),
+      );
+      instance.on(
+        "response",
+        (client: unknown, status: number, _bytes: number, durationMs: number) => {
+          const route =
+            ((client as unknown as { requestIterator?: { context?: Context } }).requestIterator
+              ?.context?.route as Route) ?? "session";
+          const s = bucket();
+          if (durationMs > 5000) s.over5s++;
+          if (status >= 200 && status < 300) {
+            s.ok++;
+            if (durationMs <= 500) s.goodput++;
+            s.latencies[route].push(durationMs);
+          } else if (status === 503) {
+            s.shed++;
+            s.shedLatencies.push(durationMs);
+          } else {
+            s.otherErrors++;
+            s.latencies[route].push(durationMs);
+          }
+        },
+      );
+      instance.on("reqError", () => {
+        bucket().otherErrors++;
+      });
+      const result = await done;
+      // Requests the client gave up on (its 10 s timeout) count as errors, and as over 5 s.
+      const last = bucket();
+      last.otherErrors += result.timeouts;
+      last.over5s += result.timeouts;
+    }
+  } finally {
+    clearInterval(ticker);
+  }
+  return { seconds, acknowledgedEmails: acknowledged };
+}

@@ -1,0 +1,88 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { runSpikeLab } from "../src/lab/index.js";
+import { quantile } from "../src/lab/report.js";
+import { scenario } from "../src/lab/scenarios.js";
+import { freePort } from "./support/free-port.js";
+
+const out = mkdtempSync(join(tmpdir(), "spillway-labtest-"));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+describe("spike lab", () => {
+  it("replays a tiny jan15 against naive and spillway and reports honestly", async () => {
+    const json = join(out, "spike.json");
+    const md = join(out, "spike.md");
+    const report = await runSpikeLab({
+      scenario: "jan15",
+      configs: ["naive", "spillway"],
+      durationScale: 0.05,
+      users: 500,
+      sessions: 100,
+      json,
+      md,
+      ports: freePort,
+    });
+    expect(report.runs.map((r) => r.config)).toEqual(["naive", "spillway"]);
+    for (const run of report.runs) {
+      const phases = new Set(run.series.map((p) => p.phase));
+      expect([...phases]).toEqual(
+        expect.arrayContaining(["warmup", "baseline", "spike", "recovery"]),
+      );
+      // Every answered request is counted exactly once in its second.
+      const answered = run.series.reduce((n, p) => n + p.ok + p.shed + p.otherErrors, 0);
+      expect(answered).toBeGreaterThan(0);
+      expect(run.headline.peakDbConnections).toBeGreaterThan(0);
+      expect(run.headline.goodputRps).toBeGreaterThanOrEqual(0);
+    }
+    // Goals are computed from the runs, met or not, never assumed.
+    const ids = report.goals.map((g) => g.id);
+    expect(ids).toEqual(
+      expect.arrayContaining([
+        "non-shed-errors",
+        "shed-p99-ms",
+        "goodput-vs-naive",
+        "peak-db-connections",
+      ]),
+    );
+    for (const g of report.goals) expect(typeof g.met).toBe("boolean");
+    const written = JSON.parse(readFileSync(json, "utf8"));
+    expect(written.runs).toHaveLength(2);
+    const markdown = readFileSync(md, "utf8");
+    expect(markdown).toContain("| naive |");
+    expect(markdown).toContain("```mermaid\nxychart-beta");
+  }, 120_000);
+
+  it("checks acknowledged registrations after a database restart", async () => {
+    const report = await runSpikeLab({
+      scenario: "db-restart",
+      configs: ["spillway"],
+      durationScale: 0.1,
+      users: 300,
+      sessions: 50,
+      ports: freePort,
+    });
+    const restart = report.runs[0]?.restart;
+    expect(restart).toBeDefined();
+    expect(restart?.lost).toBe(0);
+    expect(report.goals.map((g) => g.id)).toEqual([
+      "restart-lost-registrations",
+      "restart-back-within-s",
+    ]);
+  }, 120_000);
+});
+
+describe("scenarios and statistics", () => {
+  it("a spike offers ten times the baseline", () => {
+    const sc = scenario("jan15");
+    const base = sc.phases.find((p) => p.name === "baseline")?.rate ?? 0;
+    expect(sc.phases.find((p) => p.name === "spike")?.rate).toBe(base * 10);
+    expect(() => scenario("nope")).toThrow(/unknown scenario/);
+  });
+  it("quantiles", () => {
+    expect(quantile([], 0.99)).toBe(0);
+    expect(quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.5)).toBe(6);
+    expect(quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.99)).toBe(10);
+  });
+});
