@@ -20,7 +20,7 @@ export function configEnv(config: string): Record<string, string> {
       SPILLWAY_SESSION_CACHE_TTL_MS: "0",
       SPILLWAY_HASH_QUEUE_MAX: "100000",
       SPILLWAY_HASH_QUEUE_TIMEOUT_MS: "60000",
-      SPILLWAY_HASH_QUEUE_TARGET_MS: "60000",
+      SPILLWAY_HASH_QUEUE_TARGET_MS: "10000",
       SPILLWAY_HASH_EVENT_LOOP_LAG_LIMIT_MS: "0",
       SPILLWAY_POOL_HEADROOM: "0",
     };
