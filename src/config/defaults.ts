@@ -72,6 +72,13 @@ export const settings = {
     values: ["vegas", "gradient2", "aimd", "fixed"],
     doc: "algorithm for the limit on in-flight database operations (fixed: poolMax)",
   },
+  poolMinLimit: {
+    kind: "int",
+    default: 10,
+    min: 1,
+    max: 1000,
+    doc: "floor of the adaptive limit (a CPU-bound service inflates round trips; the limit must not collapse below a plain pool)",
+  },
   poolQueueMax: {
     kind: "int",
     default: 1000,

@@ -16,6 +16,10 @@ export interface SecondStats {
   latencies: Record<Route, number[]>;
   /** 503 latencies in ms. */
   shedLatencies: number[];
+  /** 503 sheds per route. */
+  shedByRoute: Record<Route, number>;
+  /** 503 sheds per error code (HASH_SATURATED, POOL_SATURATED, ...). */
+  shedByCode: Record<string, number>;
 }
 
 export interface DriverInput {
@@ -77,6 +81,8 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
         over5s: 0,
         latencies: { session: [], login: [], register: [] },
         shedLatencies: [],
+        shedByRoute: { session: 0, login: 0, register: 0 },
+        shedByCode: {},
       });
       input.onSecond?.(seconds.length - 1, phaseName);
     }
@@ -138,6 +144,11 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
                 };
               },
               onResponse: (status, body, context: Context) => {
+                if (status === 503) {
+                  const code = /"code":"([A-Z_]+)"/.exec(body)?.[1] ?? "UNKNOWN";
+                  const b = bucket();
+                  b.shedByCode[code] = (b.shedByCode[code] ?? 0) + 1;
+                }
                 if (context.route === "register" && status === 201) {
                   const email = /"email":"([^"]+)"/.exec(body)?.[1];
                   if (email) acknowledged.push(email);
@@ -162,6 +173,7 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
             s.latencies[route].push(durationMs);
           } else if (status === 503) {
             s.shed++;
+            s.shedByRoute[route]++;
             s.shedLatencies.push(durationMs);
           } else {
             s.otherErrors++;

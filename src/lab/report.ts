@@ -26,6 +26,8 @@ export interface SeriesPoint {
   ok: number;
   goodput: number;
   shed: number;
+  shedByRoute: Record<Route, number>;
+  shedByCode: Record<string, number>;
   otherErrors: number;
   p50Ms: Record<Route, number>;
   p99Ms: Record<Route, number>;
@@ -57,6 +59,8 @@ export function series(seconds: SecondStats[], dbConnections: number[]): SeriesP
     ok: s.ok,
     goodput: s.goodput,
     shed: s.shed,
+    shedByRoute: s.shedByRoute,
+    shedByCode: s.shedByCode,
     otherErrors: s.otherErrors,
     p50Ms: per(s, 0.5),
     p99Ms: per(s, 0.99),
