@@ -119,6 +119,9 @@ export class Accounts {
     const email = normaliseEmail(input.email);
     const displayName = normaliseDisplayName(input.displayName);
     const words = [email, email.split("@")[0] ?? "", ...(displayName ? [displayName] : [])];
+    // The policy check costs milliseconds of event loop: not for a request
+    // whose hash would be refused anyway.
+    this.#deps.hasher.assertCapacity();
     this.#deps.policy.check(input.password, words);
     const passwordHash = await this.#deps.hasher.hash(input.password, ctx.signal);
     const token = newSessionToken();

@@ -145,16 +145,26 @@ export class PasswordHasher {
     } as const;
   }
 
+  /**
+   * Throws HASH_SATURATED now if a hash submitted now would be refused:
+   * lets a caller skip costly work (the password policy) for a request that
+   * could not be hashed anyway.
+   */
+  assertCapacity(): void {
+    if (this.#refuses()) throw this.#saturated();
+  }
+
+  #refuses(): boolean {
+    if (this.#running < this.#slots && this.#queue.length === 0) return false;
+    const expectedWaitMs = Math.ceil((this.#queue.length + 1) / this.#slots) * this.serviceMs;
+    return this.#queue.length >= this.#config.queueMax || expectedWaitMs > this.#maxWaitMs();
+  }
+
   #submit<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const { queueMax } = this.#config;
-    const concurrency = this.#slots;
-    if (this.#running < concurrency && this.#queue.length === 0) return this.#run(work);
+    if (this.#running < this.#slots && this.#queue.length === 0) return this.#run(work);
     // Refuse now what could not start before its deadline anyway.
+    if (this.#refuses() || signal?.aborted) return Promise.reject(this.#saturated());
     const maxWaitMs = this.#maxWaitMs();
-    const expectedWaitMs = Math.ceil((this.#queue.length + 1) / concurrency) * this.serviceMs;
-    if (this.#queue.length >= queueMax || expectedWaitMs > maxWaitMs || signal?.aborted) {
-      return Promise.reject(this.#saturated());
-    }
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter = {
         run: () => {

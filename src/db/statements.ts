@@ -1,7 +1,9 @@
 import { statement } from "./statement.js";
 
 /**
- * Every SQL statement the service runs, by name. Parameters are always bound,
+ * Every SQL statement the service runs, by name. Lanes order the pool's
+ * service under load: existing sessions (interactive) before logins and
+ * registrations (bulk), which already wait on password hashing. Parameters are always bound,
  * never spliced; the email and token-hash lookups use unique indexes.
  */
 
@@ -78,7 +80,7 @@ FROM u JOIN s ON s.user_id = u.id`,
 
   findUserByEmail: statement<[email: string], UserRow>(
     "find_user_by_email",
-    "interactive",
+    "bulk",
     `
 SELECT id, email, display_name, password_hash, locked_until, created_at
 FROM users WHERE email = $1`,
@@ -97,7 +99,7 @@ FROM users WHERE email = $1`,
     SessionUserRow
   >(
     "login_succeeded",
-    "interactive",
+    "bulk",
     `
 WITH u AS (
   UPDATE users SET failed_logins = 0, lockouts = 0, locked_until = NULL, last_login_at = now(),
@@ -131,7 +133,7 @@ FROM u JOIN s ON s.user_id = u.id`,
     { locked_until: Date | null; just_locked: boolean }
   >(
     "login_failed",
-    "interactive",
+    "bulk",
     `
 WITH u AS (
   UPDATE users SET
@@ -153,7 +155,7 @@ SELECT locked_until, just_locked FROM u`,
   /** A failed login for an email no account has. */
   loginFailedUnknown: statement<[ip: Ip], never>(
     "login_failed_unknown",
-    "interactive",
+    "bulk",
     `INSERT INTO auth_events (kind, ip, detail) VALUES ('login_failure', $1, '{"reason":"unknown_email"}')`,
   ),
 

@@ -36,7 +36,9 @@ export async function startService(
   port: number,
   config: string,
 ): Promise<ServiceProcess> {
-  const child: ChildProcess = spawn(process.execPath, [bin, "serve"], {
+  // e.g. SPILLWAY_LAB_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the service under the lab's load.
+  const nodeArgs = process.env.SPILLWAY_LAB_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, bin, "serve"], {
     env: {
       ...process.env,
       ...configEnv(config),
