@@ -185,14 +185,16 @@ export const settings = {
   },
   hashQueueTargetMs: {
     kind: "int",
-    default: 20,
+    default: 50,
     min: 1,
     max: 10_000,
     doc: "CoDel target for the hash queue: a standing queue caps waits at 5x this",
   },
   hashEventLoopLagLimitMs: {
     kind: "int",
-    default: 40,
+    // Off by default: under a steady full load of logins it halved hashing
+    // and refused logins that two slots would have served in time.
+    default: 0,
     min: 0,
     max: 10_000,
     doc: "event-loop delay (p99) above which one hash slot goes back to request handling; 0 off",

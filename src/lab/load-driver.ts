@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import autocannon from "autocannon";
 import { type Phase, type Route, routeMix } from "./scenarios.js";
 
@@ -20,6 +21,11 @@ export interface SecondStats {
   shedByRoute: Record<Route, number>;
   /** 503 sheds per error code (HASH_SATURATED, POOL_SATURATED, ...). */
   shedByCode: Record<string, number>;
+  /**
+   * p99 delay of the load generator's own event loop in this second, ms: it
+   * shares the machine, and every latency above includes it.
+   */
+  clientLagP99Ms: number;
 }
 
 export interface DriverInput {
@@ -64,6 +70,8 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
   const startedAt = performance.now();
   let phaseName: Phase["name"] = "warmup";
   let registered = 0;
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   let phaseStartedAt = startedAt;
   let phaseFirstBucket = 0;
   // Buckets are seconds since the phase began, so no bucket mixes two phases.
@@ -83,7 +91,11 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
         shedLatencies: [],
         shedByRoute: { session: 0, login: 0, register: 0 },
         shedByCode: {},
+        clientLagP99Ms: 0,
       });
+      const previous = seconds[seconds.length - 2];
+      if (previous) previous.clientLagP99Ms = loopDelay.percentile(99) / 1e6;
+      loopDelay.reset();
       input.onSecond?.(seconds.length - 1, phaseName);
     }
     return seconds[second] as SecondStats;
@@ -192,6 +204,7 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
     }
   } finally {
     clearInterval(ticker);
+    loopDelay.disable();
   }
   return { seconds, acknowledgedEmails: acknowledged };
 }

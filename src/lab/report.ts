@@ -17,6 +17,8 @@ export interface Headline {
   /** Seconds after the spike until a second's p99 is back under 1.5x baseline; -1 if never. */
   recoveryS: number;
   peakDbConnections: number;
+  /** The load generator's own event-loop delay, p99 over the spike seconds, ms (included in every latency). */
+  clientLagP99Ms: number;
 }
 
 export interface SeriesPoint {
@@ -29,6 +31,7 @@ export interface SeriesPoint {
   shedByRoute: Record<Route, number>;
   shedByCode: Record<string, number>;
   otherErrors: number;
+  clientLagP99Ms: number;
   p50Ms: Record<Route, number>;
   p99Ms: Record<Route, number>;
   dbConnections: number;
@@ -61,6 +64,7 @@ export function series(seconds: SecondStats[], dbConnections: number[]): SeriesP
     shed: s.shed,
     shedByRoute: s.shedByRoute,
     shedByCode: s.shedByCode,
+    clientLagP99Ms: s.clientLagP99Ms,
     otherErrors: s.otherErrors,
     p50Ms: per(s, 0.5),
     p99Ms: per(s, 0.99),
@@ -91,6 +95,7 @@ export function headline(seconds: SecondStats[], dbConnections: number[]): Headl
     ),
     recoveryS: recovered,
     peakDbConnections: Math.max(0, ...dbConnections),
+    clientLagP99Ms: Math.max(0, ...spike.map((s) => s.clientLagP99Ms)),
   };
 }
 
@@ -122,11 +127,11 @@ export function toMarkdown(report: LabReport): string {
     "",
     `${report.description}. ${report.machine.cores} cores, Node ${report.machine.node}, ${report.date}, duration scale ${report.durationScale}.`,
     "",
-    "| config | goodput in spike (2xx ≤ 500 ms /s) | errors other than 503 | requests > 5 s | baseline p99 | admitted p99 | shed p99 | recovery | peak DB connections |",
-    "|---|---|---|---|---|---|---|---|---|",
+    "| config | goodput in spike (2xx ≤ 500 ms /s) | errors other than 503 | requests > 5 s | baseline p99 | admitted p99 | shed p99 | recovery | peak DB connections | load generator's loop delay (worst p99 in the spike) |",
+    "|---|---|---|---|---|---|---|---|---|---|",
     ...report.runs.map((r) => {
       const h = r.headline;
-      return `| ${r.config} | ${fmt(h.goodputRps, 1)} | ${h.nonShedErrors} | ${h.over5s} | ${fmt(h.baselineP99Ms)} ms | ${fmt(h.admittedP99Ms)} ms | ${fmt(h.shedP99Ms)} ms | ${h.recoveryS < 0 ? "not within the run" : `${h.recoveryS} s`} | ${h.peakDbConnections} |`;
+      return `| ${r.config} | ${fmt(h.goodputRps, 1)} | ${h.nonShedErrors} | ${h.over5s} | ${fmt(h.baselineP99Ms)} ms | ${fmt(h.admittedP99Ms)} ms | ${fmt(h.shedP99Ms)} ms | ${h.recoveryS < 0 ? "not within the run" : `${h.recoveryS} s`} | ${h.peakDbConnections} | ${fmt(h.clientLagP99Ms)} ms |`;
     }),
     "",
   ];
