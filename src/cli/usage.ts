@@ -8,6 +8,8 @@ export function usage(): string {
     "Commands:",
     "  serve     run the service (embedded PostgreSQL unless DATABASE_URL is set)",
     "  migrate   apply database migrations and exit",
+    "  lab spike replay the outage: a seeded database, a 10x spike, naive vs Spillway",
+    "            options: --scenario, --config (repeatable), --sweep, --duration-scale, --users, --md, --json",
     "",
     "Options (flag, then environment variable; flags win):",
   ];
