@@ -1,18 +1,11 @@
 #!/usr/bin/env node
-// Runs a TypeScript benchmark with the same thread-pool sizing as the
-// service (see bin/spillway.cjs): set before anything touches libuv's pool.
+// Runs a TypeScript benchmark with the service's thread-pool sizing.
 "use strict";
-const { availableParallelism } = require("node:os");
 const { pathToFileURL } = require("node:url");
 const { resolve } = require("node:path");
+const { runTypeScript } = require("../bin/typescript-entry.cjs");
 
-process.env.UV_THREADPOOL_SIZE ??= String(availableParallelism() + 2);
-
-(async () => {
-  const { register } = await import("tsx/esm/api");
-  register();
-  await import(pathToFileURL(resolve(process.argv[2])).href);
-})().catch((err) => {
+runTypeScript(pathToFileURL(resolve(process.argv[2])).href, async () => {}).catch((err) => {
   console.error(err);
   process.exitCode = 1;
 });
