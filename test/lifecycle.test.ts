@@ -101,6 +101,35 @@ describe("spillway serve", () => {
     }
   });
 
+  it("spillway migrate applies the schema once and then reports it up to date", async () => {
+    const env = {
+      ...process.env,
+      DATABASE_URL: "",
+      SPILLWAY_DATA_DIR: join(dir, "migrate"),
+      SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
+    };
+    const run = () =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(process.execPath, [bin, "migrate"], {
+          env,
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let out = "";
+        child.stdout.on("data", (c: Buffer) => {
+          out += c.toString();
+        });
+        child.stderr.on("data", (c: Buffer) => {
+          out += c.toString();
+        });
+        child.on("exit", (code) => resolve({ code, out }));
+      });
+    const first = await run();
+    expect(first.code, first.out).toBe(0);
+    expect(first.out).toMatch(/applied migrations 1; schema at version 1/);
+    const second = await run();
+    expect(second.out).toMatch(/schema up to date at version 1/);
+  });
+
   it("refuses a bad setting with a clear message", async () => {
     const child = spawn(process.execPath, [bin, "serve", "--pool-max", "0"], {
       stdio: ["ignore", "pipe", "pipe"],

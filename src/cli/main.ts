@@ -6,7 +6,7 @@ import { createSpillway } from "../app.js";
 import { resolveConfig } from "../config/index.js";
 import { EmbeddedDatabase, migrate } from "../db/index.js";
 import { isSpillwayError } from "../errors/index.js";
-import { PlainPool } from "../pool/index.js";
+import { AdaptivePool } from "../pool/index.js";
 import { parseCommand } from "./parse-flags.js";
 import { serveCluster } from "./serve-cluster.js";
 import { usage } from "./usage.js";
@@ -140,12 +140,12 @@ async function migrateOnly(config: ReturnType<typeof resolveConfig>): Promise<nu
     ? undefined
     : new EmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
   const url = config.databaseUrl ?? (await embedded?.start()) ?? "";
-  const pool = new PlainPool({
+  const pool = new AdaptivePool({
     connectionString: url,
-    max: 1,
+    maxConnections: 1,
+    minConnections: 1,
     acquireTimeoutMs: config.poolAcquireTimeoutMs,
     statementTimeoutMs: config.statementTimeoutMs,
-    idleInTransactionTimeoutMs: 60_000,
     applicationName: "spillway-migrate",
   });
   try {
