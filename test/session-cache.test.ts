@@ -99,4 +99,22 @@ describe("session cache across instances", () => {
     expect(slid).toBeGreaterThan(initial + 1500);
     expect(new Date(res.json.session.expiresAt).getTime()).toBe(slid);
   });
+
+  it("re-issues the cookie's Max-Age when a check slides the session", async () => {
+    const reg = await call(a.baseUrl, "POST", "/v1/register", {
+      json: { email: uniqueEmail(), password: strongPassword },
+    });
+    const cookie = `spillway_session=${reg.json.session.token}`;
+    expect(
+      (await call(a.baseUrl, "GET", "/v1/session", { cookie })).headers.get("set-cookie"),
+    ).toBeNull();
+    await new Promise((r) => setTimeout(r, 2100));
+    const slid = await call(a.baseUrl, "GET", "/v1/session", { cookie });
+    expect(slid.headers.get("set-cookie")).toMatch(
+      new RegExp(`spillway_session=${reg.json.session.token}; Max-Age=1209600`),
+    );
+    expect(
+      (await call(a.baseUrl, "GET", "/v1/session", { cookie })).headers.get("set-cookie"),
+    ).toBeNull();
+  });
 });

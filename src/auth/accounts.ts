@@ -49,6 +49,8 @@ export interface SessionView {
 export interface Authenticated {
   user: UserView;
   session: SessionView;
+  /** True when this check slid the session's expiry: a cookie carrying it should be re-issued. */
+  renewed?: boolean;
 }
 
 export interface IssuedSession extends Authenticated {
@@ -230,6 +232,8 @@ export class Accounts {
         throw new SpillwayError("AUTH_SESSION_INVALID");
       }
       session = { ...session, lastSeenAt: renewed.last_seen_at, expiresAt: renewed.expires_at };
+      cache.set(key, session);
+      return { ...toAuthenticated(session), renewed: true };
     }
     cache.set(key, session);
     return toAuthenticated(session);

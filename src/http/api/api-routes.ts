@@ -32,10 +32,17 @@ export async function apiRoutes(
   useStrictJsonParser(app);
   useApiHeaders(app, config);
 
-  const authenticate = async (request: FastifyRequest): Promise<Authenticated> => {
+  const authenticate = async (
+    request: FastifyRequest,
+    reply?: FastifyReply,
+  ): Promise<Authenticated> => {
     const token = sessionToken(request, config.cookieName);
     if (!token) throw new SpillwayError("AUTH_SESSION_INVALID");
-    return accounts.authenticate(token);
+    const auth = await accounts.authenticate(token);
+    // The session slid: a cookie that carried it gets its Max-Age back.
+    if (auth.renewed && reply && request.cookies[config.cookieName] === token)
+      setSessionCookie(reply, config, token);
+    return auth;
   };
 
   const issued = (reply: FastifyReply, s: IssuedSession) => {
@@ -100,7 +107,7 @@ export async function apiRoutes(
         response: { 200: CurrentSessionReply, ...errorReplies },
       },
     },
-    async (request) => authenticate(request),
+    async (request, reply) => authenticate(request, reply),
   );
 
   app.get(

@@ -58,11 +58,16 @@ export async function pageRoutes(
   const toAccount = (reply: FastifyReply) => reply.redirect("/account", 303);
   const toLogin = (reply: FastifyReply) => reply.redirect("/login", 303);
 
-  const currentSession = async (request: FastifyRequest): Promise<Authenticated | undefined> => {
+  const currentSession = async (
+    request: FastifyRequest,
+    reply?: FastifyReply,
+  ): Promise<Authenticated | undefined> => {
     const token = request.cookies[config.cookieName];
     if (!token) return undefined;
     try {
-      return await accounts.authenticate(token);
+      const auth = await accounts.authenticate(token);
+      if (auth.renewed && reply) setSessionCookie(reply, config, token);
+      return auth;
     } catch (err) {
       if (isSpillwayError(err, "AUTH_SESSION_INVALID")) return undefined;
       throw err;
@@ -130,7 +135,7 @@ export async function pageRoutes(
   });
 
   app.get<{ Querystring: { done?: string } }>("/account", async (request, reply) => {
-    const auth = await currentSession(request);
+    const auth = await currentSession(request, reply);
     if (!auth) return toLogin(reply);
     const notice = notices[request.query.done ?? ""];
     const sessions = await accounts.listSessions(auth);
