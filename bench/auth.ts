@@ -7,12 +7,14 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { hash, verify } from "@node-rs/argon2";
-import autocannon from "autocannon";
 import Fastify from "fastify";
 import { createSpillway } from "../src/app.js";
 import { resolveConfig } from "../src/config/index.js";
 import { EmbeddedDatabase } from "../src/db/index.js";
+import { type Load, load as loadFor, loginRotation } from "./support/load.js";
 import { goal, report, round } from "./support/results.js";
+
+const load = (options: Parameters<typeof loadFor>[1]) => loadFor(seconds, options);
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const round1 = (n: number) => round(n, 1);
@@ -34,30 +36,6 @@ async function rawVerifyRate(durationS: number): Promise<number> {
     }),
   );
   return done / durationS;
-}
-
-interface Load {
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  non2xx: number;
-  errors: number;
-}
-
-async function load(options: autocannon.Options): Promise<Load> {
-  const { workers = 1, ...rest } = options;
-  const result = await autocannon({
-    duration: seconds,
-    ...rest,
-    ...(workers > 0 ? { workers } : {}),
-  });
-  return {
-    rps: round(result.requests.average, 1),
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-  };
 }
 
 const dir = mkdtempSync(join(tmpdir(), "spillway-bench-"));
@@ -91,9 +69,6 @@ try {
     });
     token = ((await registered.json()) as { session: { token: string } }).session.token;
   }
-  process.env.SPILLWAY_BENCH_LOGIN_BODIES = JSON.stringify(
-    accounts.map((email) => JSON.stringify({ email, password })),
-  );
 
   // The machine is shared and noisy: alternate the reference and the
   // measured run a few times and take the median ratio.
@@ -108,7 +83,7 @@ try {
       method: "POST",
       connections: 16,
       headers: { "content-type": "application/json" },
-      requests: [{ setupRequest: new URL("./support/next-login.cjs", import.meta.url).pathname }],
+      requests: loginRotation(accounts, password),
     });
     rounds.push({ rawPerSecond: round1(rawPerSecond), logins, ratio: logins.rps / rawPerSecond });
   }

@@ -2,19 +2,10 @@
  * The spike lab as a benchmark: a short jan15 against naive, a sweep of
  * fixed pools and the default configuration, in one run on this machine.
  */
-import { createServer } from "node:net";
 import { availableParallelism } from "node:os";
 import { runSpikeLab } from "../src/lab/index.js";
+import { freePort } from "../src/util/index.js";
 import { report } from "./support/results.js";
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 
 const scale = Number(process.env.BENCH_SPIKE_SCALE ?? 0.4);
 const lab = await runSpikeLab({

@@ -7,7 +7,6 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import autocannon from "autocannon";
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
 import { toNodeHandler } from "better-auth/node";
@@ -15,22 +14,13 @@ import pg from "pg";
 import { createSpillway } from "../../src/app.js";
 import { resolveConfig } from "../../src/config/index.js";
 import { EmbeddedDatabase } from "../../src/db/index.js";
-import { goal, report, round } from "../support/results.js";
+import { load as loadFor, loginRotation } from "../support/load.js";
+import { goal, report } from "../support/results.js";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const password = "violet-harbour-tractor-89";
 const accounts = Array.from({ length: 64 }, (_, i) => `peer.${i}@example.com`);
-const nextLogin = new URL("../support/next-login.cjs", import.meta.url).pathname;
-
-async function load(options: autocannon.Options) {
-  const result = await autocannon({ duration: seconds, workers: 1, ...options });
-  return {
-    rps: round(result.requests.average, 1),
-    p99Ms: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors + result.timeouts,
-  };
-}
+const load = (options: Parameters<typeof loadFor>[1]) => loadFor(seconds, options);
 
 async function admin(url: string, sql: string) {
   const client = new pg.Client({ connectionString: url });
@@ -107,16 +97,13 @@ try {
     spToken = ((await res.json()) as { session: { token: string } }).session.token;
   }
 
-  process.env.SPILLWAY_BENCH_LOGIN_BODIES = JSON.stringify(
-    accounts.map((email) => JSON.stringify({ email, password })),
-  );
   const signIn = (url: string, path: string, extra: Record<string, string> = {}) =>
     load({
       url: `${url}${path}`,
       method: "POST",
       connections: 16,
       headers: { "content-type": "application/json", ...extra },
-      requests: [{ setupRequest: nextLogin }],
+      requests: loginRotation(accounts, password),
     });
   console.log("sign-in: better-auth, spillway...");
   const baSignIn = await signIn(baUrl, "/api/auth/sign-in/email", { origin: baUrl });

@@ -1,12 +1,12 @@
 import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import { createSpillway } from "../app.js";
 import { resolveConfig } from "../config/index.js";
 import { EmbeddedDatabase, migrate } from "../db/index.js";
 import { isSpillwayError } from "../errors/index.js";
 import { AdaptivePool } from "../pool/index.js";
+import { freePort } from "../util/index.js";
 import { parseCommand } from "./parse-flags.js";
 import { serveCluster } from "./serve-cluster.js";
 import { usage } from "./usage.js";
@@ -160,16 +160,4 @@ async function migrateOnly(config: ReturnType<typeof resolveConfig>): Promise<nu
     await pool.end();
     await embedded?.stop();
   }
-}
-
-/** A TCP port free on 127.0.0.1 right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
 }

@@ -1,2 +1,3 @@
 export { type Clock, ManualClock, systemClock } from "./clock.js";
+export { freePort } from "./free-port.js";
 export { jitter } from "./jitter.js";
