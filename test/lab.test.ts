@@ -35,6 +35,8 @@ describe("spike lab", () => {
       expect(answered).toBeGreaterThan(0);
       expect(run.headline.peakDbConnections).toBeGreaterThan(0);
       expect(run.headline.goodputRps).toBeGreaterThan(0);
+      // Every request the lab sends is valid: anything but 2xx or a 503 is a defect.
+      expect(run.headline.nonShedErrors).toBe(0);
     }
     // Goals are computed from the runs, met or not, never assumed.
     const ids = report.goals.map((g) => g.id);

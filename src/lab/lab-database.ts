@@ -60,7 +60,10 @@ export class LabDatabase {
                SELECT 'user' || i || '@lab.example', $1 FROM generate_series(1, $2::int) AS i`,
         values: [passwordHash, users],
       });
-      this.tokens = Array.from({ length: sessions }, () => randomBytes(32).toString("base64url"));
+      // One session per seeded user at most: a token without a row would be a 401, not load.
+      this.tokens = Array.from({ length: Math.min(sessions, users) }, () =>
+        randomBytes(32).toString("base64url"),
+      );
       await pool.query({
         text: `INSERT INTO sessions (user_id, token_hash, expires_at)
                SELECT u.id, t.h, now() + interval '14 days'
