@@ -49,7 +49,7 @@ try {
   const config = resolveConfig(
     {},
     {},
-    { databaseUrl, port: 0, logLevel: "warn", throttleEnabled: false },
+    { databaseUrl, port: 0, opsPort: 0, logLevel: "warn", throttleEnabled: false },
   );
   const app = await createSpillway(config);
   const baseUrl = await app.listen();

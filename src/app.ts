@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import type { Registry } from "prom-client";
 import {
   Accounts,
   IpThrottle,
@@ -17,7 +18,7 @@ import {
   statements,
 } from "./db/index.js";
 import { SpillwayError } from "./errors/index.js";
-import { createHttpServer } from "./http/index.js";
+import { createHttpServer, createOpsServer, listeningUrl } from "./http/index.js";
 import {
   AdaptivePool,
   AimdLimit,
@@ -29,6 +30,7 @@ import {
   PlainPool,
   VegasLimit,
 } from "./pool/index.js";
+import { createMetrics } from "./telemetry/index.js";
 
 export interface Spillway {
   readonly config: Config;
@@ -38,12 +40,16 @@ export interface Spillway {
   readonly accounts: Accounts;
   readonly hasher: PasswordHasher;
   readonly sessionCache: SessionCache;
+  /** The Prometheus registry served at the ops listener's /metrics. */
+  readonly metrics: Registry;
   /** Present when no databaseUrl was given. */
   readonly embedded: EmbeddedDatabase | undefined;
   /** The database URL in use. */
   readonly databaseUrl: string;
-  /** Starts listening; returns the base URL. */
+  /** Starts listening (and the ops listener when enabled); returns the base URL. */
   listen(): Promise<string>;
+  /** The ops listener's base URL once listening; undefined when disabled. */
+  readonly opsUrl: string | undefined;
   /** Stops accepting, drains in-flight requests, closes connections, stops the embedded database. */
   close(): Promise<void>;
 }
@@ -132,6 +138,14 @@ export async function createSpillway(config: Config): Promise<Spillway> {
     };
     const http = await createHttpServer({ config, accounts, ready });
     observePool(pool, connectionBudget, http.log);
+    const metrics = createMetrics({ pool, hasher, sessionCache });
+    const ops = config.opsEnabled
+      ? await createOpsServer({
+          metrics: () => metrics.metrics(),
+          contentType: metrics.contentType,
+        })
+      : undefined;
+    if (ops) cleanup.unshift(() => ops.close());
     cleanup.unshift(async () => {
       // Node closes only the connections idle when close() is called; a
       // keep-alive connection whose request finishes during the drain would
@@ -145,6 +159,7 @@ export async function createSpillway(config: Config): Promise<Spillway> {
     });
 
     let closed: Promise<void> | undefined;
+    let opsUrl: string | undefined;
     return {
       config,
       http,
@@ -153,14 +168,19 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       accounts,
       hasher,
       sessionCache,
+      metrics,
       embedded,
       databaseUrl,
+      get opsUrl() {
+        return opsUrl;
+      },
       listen: async () => {
         await http.listen({ port: config.port, host: config.host });
-        const address = http.server.address();
-        const port = typeof address === "object" && address ? address.port : config.port;
-        const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-        return `http://${host}:${port}`;
+        if (ops) {
+          await ops.listen({ port: config.opsPort, host: config.opsHost });
+          opsUrl = listeningUrl(ops, config.opsHost);
+        }
+        return listeningUrl(http, config.host);
       },
       close: () => {
         closing = true;

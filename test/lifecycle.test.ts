@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddedDatabase } from "../src/db/index.js";
+import { scrapeMetrics } from "../src/lab/metrics-scrape.js";
 import { freePort } from "./support/free-port.js";
 import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
 import { sql, startTestApp } from "./support/test-app.js";
@@ -29,7 +30,8 @@ interface Served {
 /** `spillway serve` as a user runs it: a separate process with its own embedded PostgreSQL. */
 async function serve(env: Record<string, string>): Promise<Served> {
   const child = spawn(process.execPath, [bin, "serve"], {
-    env: { ...process.env, DATABASE_URL: "", ...env },
+    // Any free port for the ops listener: test files run side by side.
+    env: { ...process.env, DATABASE_URL: "", SPILLWAY_OPS_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -219,6 +221,16 @@ describe("spillway serve --workers", () => {
       }
       expect(instances, served.output()).toBe(2);
       expect(served.output()).toMatch(/2 workers, database embedded/);
+      // The primary's ops listener sums both workers' metrics.
+      const opsUrl = /, ops (http:\/\/127\.0\.0\.1:\d+)/.exec(served.output())?.[1];
+      expect(opsUrl, served.output()).toBeDefined();
+      // A worker still starting cannot answer yet: that scrape is a 503, the next one works.
+      let metrics = new Map<string, number>();
+      for (let i = 0; i < 3 && metrics.size === 0; i++) {
+        metrics = await scrapeMetrics(opsUrl ?? "", 10_000).catch(() => new Map());
+      }
+      expect(metrics.get("spillway_password_hash_completed_total")).toBeGreaterThanOrEqual(1);
+      expect(metrics.get("spillway_db_pool_limit")).toBeGreaterThanOrEqual(2);
     } finally {
       served.child.kill("SIGTERM");
       expect(await served.exited, served.output()).toBe(0);

@@ -83,7 +83,13 @@ try {
     resolveConfig(
       {},
       {},
-      { databaseUrl: urlOf("peer_spillway"), port: 0, logLevel: "warn", throttleEnabled: false },
+      {
+        databaseUrl: urlOf("peer_spillway"),
+        port: 0,
+        opsPort: 0,
+        logLevel: "warn",
+        throttleEnabled: false,
+      },
     ),
   );
   const spUrl = await app.listen();

@@ -1,6 +1,7 @@
 import cluster from "node:cluster";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { AggregatorRegistry } from "prom-client";
 import { createSpillway } from "../app.js";
 import { resolveConfig } from "../config/index.js";
 import { EmbeddedDatabase, migrate } from "../db/index.js";
@@ -54,6 +55,13 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 async function serve(config: ReturnType<typeof resolveConfig>): Promise<number> {
+  if (cluster.isWorker) {
+    // The primary's ops listener asks every worker for its metrics: answer
+    // (with none yet) from the start, so a scrape never waits on a worker
+    // that is still starting. Constructing an aggregator installs the answer.
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([]);
+  }
   const app = await createSpillway(config);
   const log = app.http.log;
   const url = await app.listen();
@@ -62,8 +70,13 @@ async function serve(config: ReturnType<typeof resolveConfig>): Promise<number> 
     if (cluster.isWorker) cluster.worker?.disconnect();
     return code;
   };
+  if (cluster.isWorker) AggregatorRegistry.setRegistries([app.metrics]);
   log.info(
-    { url, database: app.embedded ? `embedded (${app.embedded.dataDir})` : "DATABASE_URL" },
+    {
+      url,
+      ...(app.opsUrl ? { ops: app.opsUrl } : {}),
+      database: app.embedded ? `embedded (${app.embedded.dataDir})` : "DATABASE_URL",
+    },
     "spillway ready",
   );
   return new Promise<number>((resolve) => {

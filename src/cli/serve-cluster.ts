@@ -1,14 +1,17 @@
 import cluster from "node:cluster";
 import { availableParallelism } from "node:os";
+import { AggregatorRegistry } from "prom-client";
 import type { Config } from "../config/index.js";
 import { EmbeddedDatabase } from "../db/index.js";
+import { createOpsServer, listeningUrl } from "../http/index.js";
 
 /**
  * `spillway serve --workers N`: N processes share the port (node:cluster),
  * each an instance in the connection budget. The primary only supervises:
  * it starts the embedded database when there is no DATABASE_URL, restarts a
- * worker that dies, and on SIGTERM/SIGINT drains every worker before it
- * stops the database.
+ * worker that dies, serves the ops listener with every worker's metrics
+ * summed, and on SIGTERM/SIGINT drains every worker before it stops the
+ * database.
  */
 export async function serveCluster(config: Config, log: (line: string) => void): Promise<number> {
   const embedded = config.databaseUrl
@@ -19,6 +22,7 @@ export async function serveCluster(config: Config, log: (line: string) => void):
   const env: Record<string, string> = {
     SPILLWAY_DATABASE_URL: databaseUrl,
     SPILLWAY_WORKERS: "1",
+    SPILLWAY_OPS_ENABLED: "false",
   };
   // Workers split the cores for hashing unless told otherwise.
   if (!process.env.SPILLWAY_HASH_CONCURRENCY)
@@ -39,8 +43,20 @@ export async function serveCluster(config: Config, log: (line: string) => void):
     fork();
   });
   for (let i = 0; i < config.workers; i++) fork();
+  let opsUrl = "";
+  const aggregator = new AggregatorRegistry();
+  const ops = config.opsEnabled
+    ? await createOpsServer({
+        metrics: () => aggregator.clusterMetrics(),
+        contentType: aggregator.contentType,
+      })
+    : undefined;
+  if (ops) {
+    await ops.listen({ port: config.opsPort, host: config.opsHost });
+    opsUrl = `, ops ${listeningUrl(ops, config.opsHost)}`;
+  }
   log(
-    `spillway primary ${process.pid}: ${config.workers} workers, database ${embedded ? `embedded (${embedded.dataDir})` : "DATABASE_URL"}`,
+    `spillway primary ${process.pid}: ${config.workers} workers, database ${embedded ? `embedded (${embedded.dataDir})` : "DATABASE_URL"}${opsUrl}`,
   );
 
   return new Promise<number>((resolve) => {
@@ -57,6 +73,7 @@ export async function serveCluster(config: Config, log: (line: string) => void):
         setTimeout(() => r("timeout"), config.shutdownTimeoutMs + 1000).unref(),
       );
       const result = await Promise.race([Promise.all(exits), timeout]);
+      await ops?.close();
       await embedded?.stop();
       log("stopped");
       resolve(result === "timeout" ? 1 : 0);

@@ -8,6 +8,23 @@ import { availableParallelism } from "node:os";
 export const settings = {
   port: { kind: "int", default: 8080, min: 0, max: 65535, env: "PORT", doc: "HTTP port" },
   host: { kind: "string", default: "127.0.0.1", doc: "HTTP listen address" },
+  opsEnabled: {
+    kind: "bool",
+    default: true,
+    doc: "serve the operators' listener (/metrics)",
+  },
+  opsPort: {
+    kind: "int",
+    default: 9464,
+    min: 0,
+    max: 65535,
+    doc: "operators' listener port (0: any free port)",
+  },
+  opsHost: {
+    kind: "string",
+    default: "127.0.0.1",
+    doc: "operators' listener address; keep it off public networks",
+  },
   logLevel: {
     kind: "enum",
     default: "info",

@@ -31,6 +31,8 @@ export const errorCatalog = {
   DB_UNAVAILABLE: { status: 503, message: "The database is unavailable" },
   DB_CONNECTION_LIMIT: { status: 503, message: "The database has no free connections" },
   DB_QUERY_TIMEOUT: { status: 503, message: "A database query took too long" },
+  // Operations
+  METRICS_UNAVAILABLE: { status: 503, message: "Metrics could not be collected; try again" },
   // Lifecycle
   SERVICE_SHUTTING_DOWN: { status: 503, message: "The service is shutting down" },
   CONFIG_INVALID: { status: 500, message: "The configuration is invalid" },

@@ -31,8 +31,11 @@ export function connectionOptions(config: ConnectionConfig): string {
  */
 export class PlainPool implements DatabasePool {
   readonly #pool: pg.Pool;
+  /** The fixed size. */
+  readonly max: number;
 
   constructor(config: PlainPoolConfig) {
+    this.max = config.max;
     this.#pool = new pg.Pool({
       connectionString: config.connectionString,
       max: config.max,

@@ -37,6 +37,7 @@ export async function startTestApp(
     {},
     {
       port: 0,
+      opsPort: 0,
       logLevel: "silent",
       ipBurst: 10_000,
       ...overrides,

@@ -1,0 +1,1 @@
+export { createOpsServer, listeningUrl, type OpsServerDeps } from "./ops-server.js";

@@ -1,0 +1,1 @@
+export { createMetrics, type MetricSources, type PoolSnapshot, poolSnapshot } from "./metrics.js";
