@@ -37,7 +37,20 @@ describe("spike lab", () => {
       expect(run.headline.goodputRps).toBeGreaterThan(0);
       // Every request the lab sends is valid: anything but 2xx or a 503 is a defect.
       expect(run.headline.nonShedErrors).toBe(0);
+      // The service's own view of its pool, scraped from its ops listener.
+      const pooled = run.series.filter((p) => p.pool !== null);
+      expect(pooled.length).toBeGreaterThan(run.series.length / 2);
+      for (const p of pooled) {
+        expect(p.pool?.limit).toBeGreaterThanOrEqual(1);
+        expect(p.pool?.inUse).toBeLessThanOrEqual(p.pool?.hardCap ?? 0);
+      }
     }
+    const [naive, ours] = report.runs;
+    // naive is pg.Pool of 10: its limit is its size; spillway's cap is its budget share.
+    expect(new Set(naive?.series.flatMap((p) => (p.pool ? [p.pool.limit] : [])))).toEqual(
+      new Set([10]),
+    );
+    expect(Math.max(...(ours?.series.map((p) => p.pool?.hardCap ?? 0) ?? [0]))).toBeGreaterThan(10);
     // Goals are computed from the runs, met or not, never assumed.
     const ids = report.goals.map((g) => g.id);
     expect(ids).toEqual(
@@ -54,6 +67,7 @@ describe("spike lab", () => {
     const markdown = readFileSync(md, "utf8");
     expect(markdown).toContain("| naive |");
     expect(markdown).toContain("```mermaid\nxychart-beta");
+    expect(markdown).toContain("## Pool limit (operations allowed in flight)");
   }, 120_000);
 
   it("checks acknowledged registrations after a database restart", async () => {

@@ -21,6 +21,25 @@ export interface Headline {
   clientLagP99Ms: number;
 }
 
+/** The service's own view, scraped from its ops listener at the start of a second. */
+export interface PoolSample {
+  /** Operations allowed in flight (adaptive limit; a plain pool's size). */
+  limit: number;
+  /** Connections the pool may hold (the connection budget's share). */
+  hardCap: number;
+  inUse: number;
+  waiting: number;
+  /** Password hashes queued. */
+  hashWaiting: number;
+}
+
+/** What the lab sampled beside the load in one second; null when a sample did not come back in time. */
+export interface SecondSample {
+  /** Client connections to the run's database, from pg_stat_activity. */
+  dbConnections: number | null;
+  pool: PoolSample | null;
+}
+
 export interface SeriesPoint {
   second: number;
   phase: string;
@@ -34,7 +53,8 @@ export interface SeriesPoint {
   clientLagP99Ms: number;
   p50Ms: Record<Route, number>;
   p99Ms: Record<Route, number>;
-  dbConnections: number;
+  dbConnections: number | null;
+  pool: PoolSample | null;
 }
 
 export function quantile(values: readonly number[], q: number): number {
@@ -49,7 +69,7 @@ const all = (s: SecondStats) => [
   ...s.latencies.register,
 ];
 
-export function series(seconds: SecondStats[], dbConnections: number[]): SeriesPoint[] {
+export function series(seconds: SecondStats[], samples: SecondSample[]): SeriesPoint[] {
   const per = (s: SecondStats, q: number) => ({
     session: quantile(s.latencies.session, q),
     login: quantile(s.latencies.login, q),
@@ -68,11 +88,12 @@ export function series(seconds: SecondStats[], dbConnections: number[]): SeriesP
     otherErrors: s.otherErrors,
     p50Ms: per(s, 0.5),
     p99Ms: per(s, 0.99),
-    dbConnections: dbConnections[s.second] ?? 0,
+    dbConnections: samples[s.second]?.dbConnections ?? null,
+    pool: samples[s.second]?.pool ?? null,
   }));
 }
 
-export function headline(seconds: SecondStats[], dbConnections: number[]): Headline {
+export function headline(seconds: SecondStats[], samples: SecondSample[]): Headline {
   const inPhase = (name: string) => seconds.filter((s) => s.phase === name);
   const spike = inPhase("spike");
   const baseline = inPhase("baseline");
@@ -94,7 +115,7 @@ export function headline(seconds: SecondStats[], dbConnections: number[]): Headl
       0.99,
     ),
     recoveryS: recovered,
-    peakDbConnections: Math.max(0, ...dbConnections),
+    peakDbConnections: Math.max(0, ...samples.map((s) => s?.dbConnections ?? 0)),
     clientLagP99Ms: Math.max(0, ...spike.map((s) => s.clientLagP99Ms)),
   };
 }
@@ -180,5 +201,10 @@ export function toMarkdown(report: LabReport): string {
   chart("Errors other than 503 per second", "requests/s", (p) => p.otherErrors);
   chart("Session-check p99 latency", "ms", (p) => p.p99Ms.session);
   chart("Login p99 latency", "ms", (p) => p.p99Ms.login);
+  // From the service's ops listener; a second whose scrape did not come back draws as 0.
+  chart("Pool limit (operations allowed in flight)", "operations", (p) => p.pool?.limit ?? 0);
+  chart("Database operations in flight (pool in use)", "operations", (p) => p.pool?.inUse ?? 0);
+  chart("Waiting for a database connection", "operations", (p) => p.pool?.waiting ?? 0);
+  chart("Database connections (pg_stat_activity)", "connections", (p) => p.dbConnections ?? 0);
   return lines.join("\n");
 }

@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 
 export interface ServiceProcess {
   baseUrl: string;
+  /** Its ops listener (metrics), on loopback. */
+  opsUrl: string;
   stop(): Promise<void>;
 }
 
@@ -33,7 +35,7 @@ export function configEnv(config: string): Record<string, string> {
 /** `spillway serve` in its own process, as it runs in production. */
 export async function startService(
   databaseUrl: string,
-  port: number,
+  ports: { http: number; ops: number },
   config: string,
 ): Promise<ServiceProcess> {
   // e.g. SPILLWAY_LAB_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the service under the lab's load.
@@ -44,7 +46,10 @@ export async function startService(
       ...configEnv(config),
       SPILLWAY_DATABASE_URL: databaseUrl,
       DATABASE_URL: "",
-      PORT: String(port),
+      PORT: String(ports.http),
+      SPILLWAY_OPS_PORT: String(ports.ops),
+      SPILLWAY_OPS_HOST: "127.0.0.1",
+      SPILLWAY_OPS_ENABLED: "true",
       SPILLWAY_THROTTLE_ENABLED: "false",
       SPILLWAY_LOG_LEVEL: "info",
     },
@@ -52,11 +57,11 @@ export async function startService(
   });
   let output = "";
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  const baseUrl = await new Promise<string>((resolve, reject) => {
+  const [baseUrl, opsUrl] = await new Promise<[string, string]>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /"url":"(http:[^"]+)".*spillway ready/.exec(output);
-      if (match?.[1]) resolve(match[1]);
+      const match = /"url":"(http:[^"]+)","ops":"(http:[^"]+)".*spillway ready/.exec(output);
+      if (match?.[1] && match[2]) resolve([match[1], match[2]]);
       if (output.length > 100_000) output = output.slice(-50_000);
     };
     child.stdout?.on("data", onData);
@@ -66,6 +71,7 @@ export async function startService(
   });
   return {
     baseUrl,
+    opsUrl,
     stop: async () => {
       child.kill("SIGTERM");
       const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);

@@ -6,7 +6,16 @@ import { FaultProxy } from "./fault-proxy.js";
 import { type Goal, goal } from "./goals.js";
 import { LabDatabase, labPassword } from "./lab-database.js";
 import { drive } from "./load-driver.js";
-import { headline, type LabReport, type RunReport, series, toMarkdown } from "./report.js";
+import { scrapeMetrics } from "./metrics-scrape.js";
+import {
+  headline,
+  type LabReport,
+  type PoolSample,
+  type RunReport,
+  type SecondSample,
+  series,
+  toMarkdown,
+} from "./report.js";
 import { scenario as makeScenario, type Scenario } from "./scenarios.js";
 import { startService } from "./service-process.js";
 
@@ -103,14 +112,18 @@ async function runOne(
     url.port = String(await proxy.listen());
     serviceDbUrl = url.toString();
   }
-  const service = await startService(serviceDbUrl, await options.ports(), config);
+  const service = await startService(
+    serviceDbUrl,
+    { http: await options.ports(), ops: await options.ports() },
+    config,
+  );
   const sampler = new pg.Client({
     connectionString: db.adminUrl,
     application_name: "spillway-lab-sampler",
   });
   sampler.on("error", () => {});
   await sampler.connect();
-  const dbConnections: number[] = [];
+  const samples: SecondSample[] = [];
   let samplerUp = true;
   let restartedAtSecond = -1;
   let spikeStart = -1;
@@ -124,6 +137,8 @@ async function runOne(
       runId,
       onSecond: (second, phase) => {
         progress(second, phase);
+        const sample: SecondSample = { dbConnections: null, pool: null };
+        samples[second] = sample;
         if (samplerUp) {
           sampler
             .query<{ n: number }>(
@@ -131,10 +146,17 @@ async function runOne(
               [runId],
             )
             .then((r) => {
-              dbConnections[second] = r.rows[0]?.n ?? 0;
+              sample.dbConnections = r.rows[0]?.n ?? 0;
             })
             .catch(() => {});
         }
+        // The service's own view; a scrape that takes longer than the second is left out.
+        scrapeMetrics(service.opsUrl).then(
+          (m) => {
+            sample.pool = poolSample(m);
+          },
+          () => {},
+        );
         if (phase === "spike" && spikeStart < 0) spikeStart = second;
         if (
           sc.fault.kind === "db-restart" &&
@@ -154,8 +176,8 @@ async function runOne(
     });
     const run: RunReport = {
       config,
-      headline: headline(result.seconds, dbConnections),
-      series: series(result.seconds, dbConnections),
+      headline: headline(result.seconds, samples),
+      series: series(result.seconds, samples),
     };
     if (sc.fault.kind === "db-restart") {
       while (!db.server.running) await new Promise((r) => setTimeout(r, 100));
@@ -180,6 +202,20 @@ async function runOne(
     await service.stop();
     await proxy?.close();
   }
+}
+
+const poolLabel = 'db_client_connection_pool_name="spillway"';
+
+function poolSample(m: Map<string, number>): PoolSample | null {
+  const limit = m.get("spillway_db_pool_limit");
+  if (limit === undefined) return null;
+  return {
+    limit,
+    hardCap: m.get(`db_client_connection_max{${poolLabel}}`) ?? 0,
+    inUse: m.get(`db_client_connection_count{${poolLabel},db_client_connection_state="used"}`) ?? 0,
+    waiting: m.get(`db_client_connection_pending_requests{${poolLabel}}`) ?? 0,
+    hashWaiting: m.get("spillway_password_hash_waiting") ?? 0,
+  };
 }
 
 function goals(sc: Scenario, runs: RunReport[], budget: number): Goal[] {
