@@ -3,9 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runSpikeLab } from "../src/lab/index.js";
+import { labPassword } from "../src/lab/lab-database.js";
 import { quantile } from "../src/lab/report.js";
 import { scenario } from "../src/lab/scenarios.js";
+import { seedThroughApi, spillwayApi } from "../src/lab/target-api.js";
 import { freePort } from "./support/free-port.js";
+import { call } from "./support/http-client.js";
+import { sql, startTestApp } from "./support/test-app.js";
 
 const out = mkdtempSync(join(tmpdir(), "spillway-labtest-"));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -86,6 +90,62 @@ describe("spike lab", () => {
       "restart-lost-registrations",
       "restart-back-within-s",
     ]);
+  }, 120_000);
+});
+
+describe("spike lab --target", () => {
+  it("drives a running service, creating its accounts through the API", async () => {
+    const t = await startTestApp();
+    try {
+      const report = await runSpikeLab({
+        scenario: "jan15",
+        configs: [],
+        durationScale: 0.05,
+        users: 20,
+        ports: freePort,
+        target: { baseUrl: t.baseUrl, opsUrl: t.app.opsUrl ?? "" },
+      });
+      const run = report.runs[0];
+      expect(report.runs).toHaveLength(1);
+      expect(run?.config).toBe("target");
+      expect(run?.headline.goodputRps).toBeGreaterThan(0);
+      expect(run?.headline.nonShedErrors).toBe(0);
+      expect(run?.series.some((p) => p.pool !== null)).toBe(true);
+      // The lab sees no database of a target: no budget goal, and it says so.
+      expect(report.budget).toBeNull();
+      expect(report.goals.map((g) => g.id)).not.toContain("peak-db-connections");
+      expect(report.goals.find((g) => g.id === "non-shed-errors")?.description).toMatch(
+        /^target: /,
+      );
+      const rows = await sql<{ n: number }>(
+        t.databaseUrl,
+        "SELECT count(*)::int AS n FROM users WHERE email LIKE 'user%@lab.example'",
+      );
+      expect(rows[0]?.n).toBe(20);
+
+      // Seeding again finds the accounts and logs in instead.
+      const again = await seedThroughApi(
+        t.baseUrl,
+        spillwayApi,
+        ["user1@lab.example", "user2@lab.example"],
+        labPassword,
+      );
+      expect(again).toHaveLength(2);
+      for (const token of again) {
+        const res = await call(t.baseUrl, "GET", "/v1/session", { token });
+        expect(res.status).toBe(200);
+      }
+      await expect(
+        runSpikeLab({
+          scenario: "db-restart",
+          configs: [],
+          ports: freePort,
+          target: { baseUrl: t.baseUrl },
+        }),
+      ).rejects.toThrow(/jan15 only/);
+    } finally {
+      await t.close();
+    }
   }, 120_000);
 });
 

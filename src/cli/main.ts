@@ -115,22 +115,37 @@ async function lab(argv: readonly string[]): Promise<number> {
       config: { type: "string", multiple: true },
       sweep: { type: "boolean", default: false },
       "duration-scale": { type: "string", default: "1" },
-      users: { type: "string", default: "20000" },
+      users: { type: "string" },
+      target: { type: "string" },
+      "target-ops": { type: "string" },
+      "target-db": { type: "string" },
       json: { type: "string" },
       md: { type: "string" },
     },
   });
   if (positionals[0] !== "spike") {
     console.error(
-      "usage: spillway lab spike [--scenario jan15|slow-query|net-latency|db-restart] [--config naive|fixed:N|spillway ...] [--sweep] [--duration-scale X] [--users N] [--json FILE] [--md FILE]",
+      "usage: spillway lab spike [--scenario jan15|slow-query|net-latency|db-restart] [--config naive|fixed:N|spillway ...] [--sweep] [--duration-scale X] [--users N] [--target URL [--target-ops URL] [--target-db URL]] [--json FILE] [--md FILE]",
     );
     return 2;
   }
   const { runSpikeLab, toMarkdown } = await import("../lab/index.js");
   const scale = Number(values["duration-scale"]);
-  const users = Number(values.users);
+  const users = Number(values.users ?? (values.target ? 200 : 20_000));
   if (!(scale > 0) || !(users >= 1)) {
     console.error("spillway lab: --duration-scale must be > 0 and --users >= 1");
+    return 2;
+  }
+  const target = values.target ? validUrl(values.target) : undefined;
+  const targetOps = values["target-ops"] ? validUrl(values["target-ops"]) : undefined;
+  if (target === null || targetOps === null) {
+    console.error("spillway lab: --target and --target-ops take an http(s) URL");
+    return 2;
+  }
+  if (target && (values.config || values.sweep)) {
+    console.error(
+      "spillway lab: --target drives the service at that URL; --config and --sweep start their own",
+    );
     return 2;
   }
   const report = await runSpikeLab({
@@ -143,9 +158,28 @@ async function lab(argv: readonly string[]): Promise<number> {
     ...(values.md ? { md: values.md } : {}),
     progress: process.stderr.isTTY,
     ports: freePort,
+    ...(target
+      ? {
+          target: {
+            baseUrl: target,
+            ...(targetOps ? { opsUrl: targetOps } : {}),
+            ...(values["target-db"] ? { databaseUrl: values["target-db"] } : {}),
+          },
+        }
+      : {}),
   });
   console.log(toMarkdown(report));
   return report.goals.every((g) => g.met) ? 0 : 3;
+}
+
+/** The URL without a trailing slash, or null when it is not http(s). */
+function validUrl(text: string): string | null {
+  try {
+    const url = new URL(text);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.origin : null;
+  } catch {
+    return null;
+  }
 }
 
 async function migrateOnly(config: ReturnType<typeof resolveConfig>): Promise<number> {

@@ -9,6 +9,11 @@ import { EmbeddedDatabase, migrate } from "../db/index.js";
 import { PlainPool } from "../pool/index.js";
 
 export const labPassword = "violet-harbour-tractor-89";
+
+/** The seeded accounts' emails: user1@lab.example ... userN@lab.example. */
+export function labEmails(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `user${i + 1}@lab.example`);
+}
 const template = "lab_template";
 
 /**
@@ -21,7 +26,8 @@ export class LabDatabase {
   adminUrl = "";
   /** Session tokens of seeded users (for session checks). */
   tokens: string[] = [];
-  users = 0;
+  /** Seeded accounts' emails, all with `labPassword`. */
+  emails: string[] = [];
 
   constructor(port: number) {
     this.#dir = mkdtempSync(join(tmpdir(), "spillway-lab-"));
@@ -35,7 +41,7 @@ export class LabDatabase {
 
   async start(users: number, sessions: number): Promise<void> {
     this.adminUrl = await this.server.start();
-    this.users = users;
+    this.emails = labEmails(users);
     await this.#admin(`CREATE DATABASE ${template}`);
     const url = this.urlOf(template);
     const pool = new PlainPool({

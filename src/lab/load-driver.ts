@@ -1,6 +1,7 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import autocannon from "autocannon";
 import { type Phase, type Route, routeMix } from "./scenarios.js";
+import { type LabApi, spillwayApi } from "./target-api.js";
 
 /** What one second of the run looked like from the clients' side. */
 export interface SecondStats {
@@ -30,9 +31,13 @@ export interface SecondStats {
 
 export interface DriverInput {
   baseUrl: string;
+  /** How to speak to the service; Spillway's API by default. */
+  api?: LabApi;
   phases: Phase[];
-  tokens: string[];
-  users: number;
+  /** Session credentials for the session checks. */
+  tokens: readonly string[];
+  /** Existing accounts for the logins (all with `password`). */
+  emails: readonly string[];
   password: string;
   runId: string;
   /** Called once per second with the second's index (for samplers and faults). */
@@ -51,6 +56,14 @@ interface Context {
   route?: Route;
 }
 
+/** autocannon runs per phase, started 1/spreadWaves s apart. */
+const spreadWaves = 1;
+
+/** The w-th of n near-equal integer shares of total. */
+function share(total: number, n: number, w: number): number {
+  return Math.floor(total / n) + (w < total % n ? 1 : 0);
+}
+
 function pick(random: number): Route {
   let acc = 0;
   for (const [route, share] of Object.entries(routeMix) as [Route, number][]) {
@@ -65,6 +78,7 @@ function pick(random: number): Route {
  * other, and buckets every response by the second it completed in.
  */
 export async function drive(input: DriverInput): Promise<DriverResult> {
+  const api = input.api ?? spillwayApi;
   const seconds: SecondStats[] = [];
   const acknowledged: string[] = [];
   const startedAt = performance.now();
@@ -100,6 +114,79 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
     }
     return seconds[second] as SecondStats;
   };
+  /** One autocannon run of the phase's shape; resolves with its result. */
+  const wave = (shape: { connections: number; overallRate: number; duration: number }) => {
+    let finish: (value: autocannon.Result) => void = () => {};
+    let fail: (err: unknown) => void = () => {};
+    const done = new Promise<autocannon.Result>((resolve, reject) => {
+      finish = resolve;
+      fail = reject;
+    });
+    const instance = autocannon(
+      {
+        url: input.baseUrl,
+        ...shape,
+        timeout: 10,
+        requests: [
+          {
+            setupRequest: (request, context: Context) => {
+              const route = pick(Math.random());
+              context.route = route;
+              bucket().offered++;
+              const next =
+                route === "session"
+                  ? api.session(input.tokens[Math.floor(Math.random() * input.tokens.length)] ?? "")
+                  : route === "login"
+                    ? api.login(
+                        input.emails[Math.floor(Math.random() * input.emails.length)] ?? "",
+                        input.password,
+                      )
+                    : api.register(`${input.runId}-${registered++}@lab.example`, input.password);
+              return { ...request, ...next };
+            },
+            onResponse: (status, body, context: Context) => {
+              if (status === 503) {
+                const code = /"code":"([A-Z_]+)"/.exec(body)?.[1] ?? "UNKNOWN";
+                const b = bucket();
+                b.shedByCode[code] = (b.shedByCode[code] ?? 0) + 1;
+              }
+              if (context.route === "register" && status >= 200 && status < 300) {
+                const email = /"email":"([^"]+)"/.exec(body)?.[1];
+                if (email) acknowledged.push(email);
+              }
+            },
+          },
+        ],
+      },
+      (err, result) => (err ? fail(err) : finish(result)),
+    );
+    instance.on(
+      "response",
+      (client: unknown, status: number, _bytes: number, durationMs: number) => {
+        const route =
+          ((client as unknown as { requestIterator?: { context?: Context } }).requestIterator
+            ?.context?.route as Route) ?? "session";
+        const s = bucket();
+        if (durationMs > 5000) s.over5s++;
+        if (status >= 200 && status < 300) {
+          s.ok++;
+          if (durationMs <= 500) s.goodput++;
+          s.latencies[route].push(durationMs);
+        } else if (status === 503) {
+          s.shed++;
+          s.shedByRoute[route]++;
+          s.shedLatencies.push(durationMs);
+        } else {
+          s.otherErrors++;
+          s.latencies[route].push(durationMs);
+        }
+      },
+    );
+    instance.on("reqError", () => {
+      bucket().otherErrors++;
+    });
+    return done;
+  };
   const ticker = setInterval(() => bucket(), 250);
 
   try {
@@ -108,99 +195,22 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
       phaseStartedAt = performance.now();
       phaseFirstBucket = seconds.length;
       input.onPhase?.(phase, index);
-      let finish: (value: autocannon.Result) => void = () => {};
-      let fail: (err: unknown) => void = () => {};
-      const done = new Promise<autocannon.Result>((resolve, reject) => {
-        finish = resolve;
-        fail = reject;
-      });
-      const instance = autocannon(
-        {
-          url: input.baseUrl,
-          connections: phase.connections,
-          overallRate: phase.rate,
-          duration: phase.seconds,
-          timeout: 10,
-          requests: [
-            {
-              setupRequest: (request, context: Context) => {
-                const route = pick(Math.random());
-                context.route = route;
-                bucket().offered++;
-                if (route === "session") {
-                  const token = input.tokens[Math.floor(Math.random() * input.tokens.length)];
-                  return {
-                    ...request,
-                    method: "GET",
-                    path: "/v1/session",
-                    headers: { authorization: `Bearer ${token}` },
-                  };
-                }
-                if (route === "login") {
-                  const email = `user${1 + Math.floor(Math.random() * input.users)}@lab.example`;
-                  return {
-                    ...request,
-                    method: "POST",
-                    path: "/v1/login",
-                    headers: { "content-type": "application/json" },
-                    body: JSON.stringify({ email, password: input.password }),
-                  };
-                }
-                const email = `${input.runId}-${registered++}@lab.example`;
-                return {
-                  ...request,
-                  method: "POST",
-                  path: "/v1/register",
-                  headers: { "content-type": "application/json" },
-                  body: JSON.stringify({ email, password: input.password }),
-                };
-              },
-              onResponse: (status, body, context: Context) => {
-                if (status === 503) {
-                  const code = /"code":"([A-Z_]+)"/.exec(body)?.[1] ?? "UNKNOWN";
-                  const b = bucket();
-                  b.shedByCode[code] = (b.shedByCode[code] ?? 0) + 1;
-                }
-                if (context.route === "register" && status === 201) {
-                  const email = /"email":"([^"]+)"/.exec(body)?.[1];
-                  if (email) acknowledged.push(email);
-                }
-              },
-            },
-          ],
-        },
-        (err, result) => (err ? fail(err) : finish(result)),
+      const waves = Math.min(spreadWaves, phase.rate, phase.connections);
+      const results = await Promise.all(
+        Array.from({ length: waves }, async (_, w) => {
+          await new Promise((r) => setTimeout(r, (w * 1000) / waves));
+          return wave({
+            connections: share(phase.connections, waves, w),
+            overallRate: share(phase.rate, waves, w),
+            duration: phase.seconds,
+          });
+        }),
       );
-      instance.on(
-        "response",
-        (client: unknown, status: number, _bytes: number, durationMs: number) => {
-          const route =
-            ((client as unknown as { requestIterator?: { context?: Context } }).requestIterator
-              ?.context?.route as Route) ?? "session";
-          const s = bucket();
-          if (durationMs > 5000) s.over5s++;
-          if (status >= 200 && status < 300) {
-            s.ok++;
-            if (durationMs <= 500) s.goodput++;
-            s.latencies[route].push(durationMs);
-          } else if (status === 503) {
-            s.shed++;
-            s.shedByRoute[route]++;
-            s.shedLatencies.push(durationMs);
-          } else {
-            s.otherErrors++;
-            s.latencies[route].push(durationMs);
-          }
-        },
-      );
-      instance.on("reqError", () => {
-        bucket().otherErrors++;
-      });
-      const result = await done;
+      const timeouts = results.reduce((n, r) => n + r.timeouts, 0);
       // Requests the client gave up on (its 10 s timeout) count as errors, and as over 5 s.
       const last = bucket();
-      last.otherErrors += result.timeouts;
-      last.over5s += result.timeouts;
+      last.otherErrors += timeouts;
+      last.over5s += timeouts;
     }
   } finally {
     clearInterval(ticker);

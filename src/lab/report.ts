@@ -16,7 +16,8 @@ export interface Headline {
   shedP99Ms: number;
   /** Seconds after the spike until a second's p99 is back under 1.5x baseline; -1 if never. */
   recoveryS: number;
-  peakDbConnections: number;
+  /** null when the lab could not see the database (a target without its database URL). */
+  peakDbConnections: number | null;
   /** The load generator's own event-loop delay, p99 over the spike seconds, ms (included in every latency). */
   clientLagP99Ms: number;
 }
@@ -115,7 +116,9 @@ export function headline(seconds: SecondStats[], samples: SecondSample[]): Headl
       0.99,
     ),
     recoveryS: recovered,
-    peakDbConnections: Math.max(0, ...samples.map((s) => s?.dbConnections ?? 0)),
+    peakDbConnections: samples.some((s) => typeof s?.dbConnections === "number")
+      ? Math.max(0, ...samples.map((s) => s?.dbConnections ?? 0))
+      : null,
     clientLagP99Ms: Math.max(0, ...spike.map((s) => s.clientLagP99Ms)),
   };
 }
@@ -134,7 +137,8 @@ export interface LabReport {
   machine: { cores: number; node: string };
   date: string;
   durationScale: number;
-  budget: number;
+  /** Connections each instance may hold; null against a target (unknown to the lab). */
+  budget: number | null;
   runs: RunReport[];
   goals: Goal[];
 }
@@ -152,7 +156,7 @@ export function toMarkdown(report: LabReport): string {
     "|---|---|---|---|---|---|---|---|---|---|",
     ...report.runs.map((r) => {
       const h = r.headline;
-      return `| ${r.config} | ${fmt(h.goodputRps, 1)} | ${h.nonShedErrors} | ${h.over5s} | ${fmt(h.baselineP99Ms)} ms | ${fmt(h.admittedP99Ms)} ms | ${fmt(h.shedP99Ms)} ms | ${h.recoveryS < 0 ? "not within the run" : `${h.recoveryS} s`} | ${h.peakDbConnections} | ${fmt(h.clientLagP99Ms)} ms |`;
+      return `| ${r.config} | ${fmt(h.goodputRps, 1)} | ${h.nonShedErrors} | ${h.over5s} | ${fmt(h.baselineP99Ms)} ms | ${fmt(h.admittedP99Ms)} ms | ${fmt(h.shedP99Ms)} ms | ${h.recoveryS < 0 ? "not within the run" : `${h.recoveryS} s`} | ${h.peakDbConnections ?? "—"} | ${fmt(h.clientLagP99Ms)} ms |`;
     }),
     "",
   ];

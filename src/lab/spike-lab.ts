@@ -4,7 +4,7 @@ import cliProgress from "cli-progress";
 import pg from "pg";
 import { FaultProxy } from "./fault-proxy.js";
 import { type Goal, goal } from "./goals.js";
-import { LabDatabase, labPassword } from "./lab-database.js";
+import { LabDatabase, labEmails, labPassword } from "./lab-database.js";
 import { drive } from "./load-driver.js";
 import { scrapeMetrics } from "./metrics-scrape.js";
 import {
@@ -18,6 +18,7 @@ import {
 } from "./report.js";
 import { scenario as makeScenario, type Scenario } from "./scenarios.js";
 import { startService } from "./service-process.js";
+import { type LabApi, seedThroughApi, spillwayApi } from "./target-api.js";
 
 export interface SpikeLabOptions {
   scenario: string;
@@ -33,6 +34,24 @@ export interface SpikeLabOptions {
   progress?: boolean;
   /** Free TCP ports for the database and the services. */
   ports: () => Promise<number>;
+  /**
+   * Drive a service that is already running instead of starting one (jan15
+   * only: faults need the lab's own database). Accounts are created through
+   * its API; `users` defaults to 200 then.
+   */
+  target?: LabTarget;
+}
+
+export interface LabTarget {
+  baseUrl: string;
+  /** The run's name in the report; "target" by default. */
+  name?: string;
+  /** How to speak to it; Spillway's API by default. */
+  api?: LabApi;
+  /** Its ops listener, for the pool series (Spillway only). */
+  opsUrl?: string;
+  /** Its database, for the connections it holds (pg_stat_activity). */
+  databaseUrl?: string;
 }
 
 const sweepSizes = [5, 10, 20, 40];
@@ -47,6 +66,7 @@ const headroom = 2;
 export async function runSpikeLab(options: SpikeLabOptions): Promise<LabReport> {
   const scale = options.durationScale ?? 1;
   const sc = makeScenario(options.scenario, scale);
+  if (options.target) return runAgainstTarget(sc, options.target, options);
   const configs = [
     ...new Set([...options.configs, ...(options.sweep ? sweepSizes.map((n) => `fixed:${n}`) : [])]),
   ];
@@ -79,13 +99,21 @@ export async function runSpikeLab(options: SpikeLabOptions): Promise<LabReport> 
     await db.stop();
   }
   // Every instance's share: max_connections - 3 superuser slots - the lab's sampler - headroom.
-  const budget = 100 - 3 - 1 - headroom;
+  return writeReport(sc, runs, 100 - 3 - 1 - headroom, options);
+}
+
+function writeReport(
+  sc: Scenario,
+  runs: RunReport[],
+  budget: number | null,
+  options: SpikeLabOptions,
+): LabReport {
   const report: LabReport = {
     scenario: sc.name,
     description: sc.description,
     machine: { cores: availableParallelism(), node: process.version },
     date: new Date().toISOString(),
-    durationScale: scale,
+    durationScale: options.durationScale ?? 1,
     budget,
     runs,
     goals: goals(sc, runs, budget),
@@ -93,6 +121,69 @@ export async function runSpikeLab(options: SpikeLabOptions): Promise<LabReport> 
   if (options.json) writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`);
   if (options.md) writeFileSync(options.md, `${toMarkdown(report)}\n`);
   return report;
+}
+
+/** The lab against a service it did not start: accounts through the API, no database view. */
+async function runAgainstTarget(
+  sc: Scenario,
+  target: LabTarget,
+  options: SpikeLabOptions,
+): Promise<LabReport> {
+  if (sc.fault.kind !== "none") {
+    throw new Error(`--target runs jan15 only: '${sc.name}' needs the lab's own database`);
+  }
+  const name = target.name ?? "target";
+  const emails = labEmails(options.users ?? 200);
+  const tokens = await seedThroughApi(
+    target.baseUrl,
+    target.api ?? spillwayApi,
+    emails,
+    labPassword,
+  );
+  const samples: SecondSample[] = [];
+  const sampler = target.databaseUrl
+    ? new pg.Client({
+        connectionString: target.databaseUrl,
+        application_name: "spillway-lab-sampler",
+      })
+    : undefined;
+  sampler?.on("error", () => {});
+  await sampler?.connect();
+  const result = await drive({
+    baseUrl: target.baseUrl,
+    ...(target.api ? { api: target.api } : {}),
+    phases: sc.phases,
+    tokens: tokens.slice(0, options.sessions ?? tokens.length),
+    emails,
+    password: labPassword,
+    runId: `${name}-${Date.now().toString(36)}`,
+    onSecond: (second) => {
+      const sample: SecondSample = { dbConnections: null, pool: null };
+      samples[second] = sample;
+      sampler
+        ?.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )
+        .then((r) => {
+          sample.dbConnections = r.rows[0]?.n ?? 0;
+        })
+        .catch(() => {});
+      if (target.opsUrl)
+        scrapeMetrics(target.opsUrl).then(
+          (m) => {
+            sample.pool = poolSample(m);
+          },
+          () => {},
+        );
+    },
+  });
+  await sampler?.end().catch(() => {});
+  const run: RunReport = {
+    config: name,
+    headline: headline(result.seconds, samples),
+    series: series(result.seconds, samples),
+  };
+  return writeReport(sc, [run], null, options);
 }
 
 async function runOne(
@@ -132,7 +223,7 @@ async function runOne(
       baseUrl: service.baseUrl,
       phases: sc.phases,
       tokens: db.tokens,
-      users: db.users,
+      emails: db.emails,
       password: labPassword,
       runId,
       onSecond: (second, phase) => {
@@ -218,10 +309,13 @@ function poolSample(m: Map<string, number>): PoolSample | null {
   };
 }
 
-function goals(sc: Scenario, runs: RunReport[], budget: number): Goal[] {
-  const ours = runs.find((r) => r.config === "spillway");
+function goals(sc: Scenario, runs: RunReport[], budget: number | null): Goal[] {
+  // Spillway's run; against a target, the target's (the lab cannot know what it runs).
+  const ours =
+    runs.find((r) => r.config === "spillway") ?? (runs.length === 1 ? runs[0] : undefined);
   if (!ours) return [];
   const h = ours.headline;
+  const who = ours.config;
   if (sc.fault.kind === "db-restart") {
     return [
       goal(
@@ -243,35 +337,38 @@ function goals(sc: Scenario, runs: RunReport[], budget: number): Goal[] {
   const out = [
     goal(
       "non-shed-errors",
-      "spillway: errors other than deliberate 503 sheds",
+      `${who}: errors other than deliberate 503 sheds`,
       h.nonShedErrors,
       "<=",
       0,
     ),
-    goal("over-5s", "spillway: requests slower than 5 s", h.over5s, "<=", 0),
-    goal("shed-p99-ms", "spillway: p99 latency of a 503 shed, ms", h.shedP99Ms, "<=", 20),
+    goal("over-5s", `${who}: requests slower than 5 s`, h.over5s, "<=", 0),
+    goal("shed-p99-ms", `${who}: p99 latency of a 503 shed, ms`, h.shedP99Ms, "<=", 20),
     goal(
       "admitted-p99-vs-baseline",
-      "spillway: admitted p99 in the spike ÷ baseline p99",
+      `${who}: admitted p99 in the spike ÷ baseline p99`,
       h.baselineP99Ms > 0 ? h.admittedP99Ms / h.baselineP99Ms : Number.POSITIVE_INFINITY,
       "<=",
       2,
     ),
     goal(
       "recovery-s",
-      "spillway: seconds to p99 < 1.5x baseline after the spike (-1: not within the run)",
+      `${who}: seconds to p99 < 1.5x baseline after the spike (-1: not within the run)`,
       h.recoveryS < 0 ? 999 : h.recoveryS,
       "<=",
       5,
     ),
-    goal(
-      "peak-db-connections",
-      `spillway: peak database connections (budget ${budget})`,
-      h.peakDbConnections,
-      "<=",
-      budget,
-    ),
   ];
+  if (budget !== null)
+    out.push(
+      goal(
+        "peak-db-connections",
+        `${who}: peak database connections (budget ${budget})`,
+        h.peakDbConnections ?? -1,
+        "<=",
+        budget,
+      ),
+    );
   const fixed = runs.filter((r) => r.config.startsWith("fixed:"));
   if (fixed.length) {
     const best = Math.max(...fixed.map((r) => r.headline.goodputRps));

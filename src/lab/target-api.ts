@@ -1,0 +1,89 @@
+/** One request as the load driver sends it. */
+export interface LabRequest {
+  method: "GET" | "POST";
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** A response as seeding sees it. */
+export interface LabResponse {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
+/**
+ * How the lab speaks to an auth service: the three requests of the mix, and
+ * where a session credential is found in a register or login answer. The
+ * lab drives Spillway with `spillwayApi`; a peer gets its own (see bench/peers).
+ */
+export interface LabApi {
+  session(credential: string): LabRequest;
+  login(email: string, password: string): LabRequest;
+  register(email: string, password: string): LabRequest;
+  /** The session credential in a successful register or login answer; undefined if none. */
+  credential(response: LabResponse): string | undefined;
+}
+
+// A fresh object per request: autocannon writes content-length into the headers it is given.
+const json = () => ({ "content-type": "application/json" });
+
+export const spillwayApi: LabApi = {
+  session: (token) => ({
+    method: "GET",
+    path: "/v1/session",
+    headers: { authorization: `Bearer ${token}` },
+  }),
+  login: (email, password) => ({
+    method: "POST",
+    path: "/v1/login",
+    headers: json(),
+    body: JSON.stringify({ email, password }),
+  }),
+  register: (email, password) => ({
+    method: "POST",
+    path: "/v1/register",
+    headers: json(),
+    body: JSON.stringify({ email, password }),
+  }),
+  credential: (response) => /"token":"([A-Za-z0-9_-]+)"/.exec(response.body)?.[1] ?? undefined,
+};
+
+/**
+ * Accounts for a service the lab did not start: each seeded email is
+ * registered through the API, or logged into when it exists from an earlier
+ * run. Returns the emails and one session credential per account.
+ */
+export async function seedThroughApi(
+  baseUrl: string,
+  api: LabApi,
+  emails: readonly string[],
+  password: string,
+  concurrency = 4,
+): Promise<string[]> {
+  const send = async (request: LabRequest): Promise<LabResponse> => {
+    const init: RequestInit = { method: request.method, headers: request.headers };
+    if (request.body !== undefined) init.body = request.body;
+    const res = await fetch(new URL(request.path, baseUrl), init);
+    return { status: res.status, headers: res.headers, body: await res.text() };
+  };
+  const credentials: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < emails.length) {
+      const email = emails[next++] as string;
+      let res = await send(api.register(email, password));
+      if (res.status < 200 || res.status >= 300) res = await send(api.login(email, password));
+      const credential = res.status < 300 ? api.credential(res) : undefined;
+      if (!credential) {
+        throw new Error(
+          `seeding ${email} at ${baseUrl}: ${res.status} ${res.body.slice(0, 200)} (a target for the lab must not rate-limit its client)`,
+        );
+      }
+      credentials.push(credential);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return credentials;
+}
