@@ -1,9 +1,12 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runSpikeLab } from "../src/lab/index.js";
 import { labPassword } from "../src/lab/lab-database.js";
+import { drive } from "../src/lab/load-driver.js";
 import { quantile } from "../src/lab/report.js";
 import { scenario } from "../src/lab/scenarios.js";
 import { seedThroughApi, spillwayApi } from "../src/lab/target-api.js";
@@ -147,6 +150,42 @@ describe("spike lab --target", () => {
       await t.close();
     }
   }, 120_000);
+});
+
+describe("load driver", () => {
+  it("spreads the offered rate over each second instead of one burst at its top", async () => {
+    const arrivals: number[] = [];
+    const server = createServer((_req, res) => {
+      arrivals.push(performance.now());
+      res.end("{}");
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    const get = () => ({ method: "GET" as const, path: "/", headers: {} });
+    try {
+      await drive({
+        baseUrl: `http://127.0.0.1:${port}`,
+        api: { session: get, login: get, register: get, credential: () => "x" },
+        phases: [{ name: "spike", seconds: 2, rate: 400, connections: 80 }],
+        tokens: ["t"],
+        emails: ["e@lab.example"],
+        password: "p",
+        runId: "spread",
+      });
+    } finally {
+      server.close();
+    }
+    expect(arrivals.length).toBeGreaterThan(600);
+    // The busiest 50 ms must not carry the second's load: a burst would put
+    // the 80 connections' first requests (and their followers) in it.
+    const start = arrivals[0] ?? 0;
+    const windows = new Map<number, number>();
+    for (const t of arrivals) {
+      const w = Math.floor((t - start) / 50);
+      windows.set(w, (windows.get(w) ?? 0) + 1);
+    }
+    expect(Math.max(...windows.values())).toBeLessThan(400 * 0.2);
+  }, 30_000);
 });
 
 describe("scenarios and statistics", () => {

@@ -56,8 +56,8 @@ interface Context {
   route?: Route;
 }
 
-/** autocannon runs per phase, started 1/spreadWaves s apart. */
-const spreadWaves = 1;
+/** Waves per phase, started 1/spreadWaves s apart. */
+const spreadWaves = 20;
 
 /** The w-th of n near-equal integer shares of total. */
 function share(total: number, n: number, w: number): number {
@@ -195,6 +195,10 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
       phaseStartedAt = performance.now();
       phaseFirstBucket = seconds.length;
       input.onPhase?.(phase, index);
+      // autocannon's rate limit sends each connection's quota back to back at
+      // the top of every second, all connections together: a synchronized
+      // burst, not a crowd. Staggered waves spread the same offered rate
+      // over the second.
       const waves = Math.min(spreadWaves, phase.rate, phase.connections);
       const results = await Promise.all(
         Array.from({ length: waves }, async (_, w) => {
