@@ -157,6 +157,9 @@ export class Accounts {
   async #login(input: LoginInput, ctx: RequestContext): Promise<IssuedSession> {
     this.#deps.throttle?.take(ctx.ip ?? "unknown");
     const { db, hasher } = this.#deps;
+    // Refused now if it could not be verified in time: before the lookup, not
+    // after it (every login alike, so a refusal says nothing about the email).
+    hasher.assertCapacity();
     let email: string;
     try {
       email = normaliseEmail(input.email);

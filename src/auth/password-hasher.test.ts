@@ -96,6 +96,52 @@ describe("PasswordHasher", () => {
     await running;
   });
 
+  it("while overloaded admits only what starts within the target, and stays so for a second", async () => {
+    const clock = { t: 0, now: () => clock.t };
+    const hasher = new PasswordHasher({
+      concurrency: 1,
+      queueMax: 100,
+      queueTimeoutMs: 10_000,
+      queueTargetMs: 50,
+      ...light,
+      clock,
+    });
+    // One hash takes 20 ms on this clock.
+    const warm = hasher.hash("warm-up-pw");
+    clock.t += 20;
+    await warm;
+    expect(hasher.serviceMs).toBe(20);
+    const outcome = (p: Promise<unknown>) =>
+      p.then(
+        () => "done",
+        (err: unknown) => (isSpillwayError(err, "HASH_SATURATED") ? "refused" : "failed"),
+      );
+
+    // A burst: the queue may hold up to the burst tolerance.
+    const burst = Array.from({ length: 5 }, () => outcome(hasher.hash("pw-pw-pw-pw")));
+    expect(hasher.waiting).toBe(4);
+    // Nobody started in a whole interval: the queue stands.
+    clock.t += 100;
+    const refused = outcome(hasher.hash("pw-pw-pw-pw"));
+    expect(hasher.waiting).toBe(4); // 5 x 20 ms > the 50 ms target: refused at once
+    expect(await refused).toBe("refused");
+    expect(await Promise.all(burst)).toEqual(Array(5).fill("done"));
+
+    // Drained, but within a second of standing: still only a target's worth.
+    // (The burst's first hash took 100 ms on this clock, the others 0 ms:
+    // one hash is now 0.9^4 x (0.9 x 20 + 0.1 x 100) = 18.4 ms.)
+    expect(hasher.serviceMs).toBeCloseTo(18.37, 1);
+    clock.t += 500;
+    // One runs, two wait 18 and 37 ms; a third would wait 55 ms.
+    const held = Array.from({ length: 4 }, () => outcome(hasher.hash("pw-pw-pw-pw")));
+    expect(await Promise.all(held)).toEqual(["done", "done", "done", "refused"]);
+
+    // A second later the burst tolerance is back.
+    clock.t += 1000;
+    const later = Array.from({ length: 5 }, () => outcome(hasher.hash("pw-pw-pw-pw")));
+    expect(await Promise.all(later)).toEqual(Array(5).fill("done"));
+  });
+
   it("drops a waiter whose request was aborted", async () => {
     const hasher = new PasswordHasher({
       concurrency: 1,

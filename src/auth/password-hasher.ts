@@ -12,8 +12,9 @@ export interface PasswordHasherConfig {
   queueTimeoutMs: number;
   /**
    * CoDel target: when even the shortest wait of a 100 ms interval exceeds
-   * it, the queue is standing, not absorbing a burst, and waits are capped at
-   * 5x the target until it drains. Default 20 ms.
+   * it, the queue is standing, not absorbing a burst. For the next second a
+   * newcomer is admitted only if it would start within the target, and
+   * waits are capped at 5x the target. Default 20 ms.
    */
   queueTargetMs?: number;
   memoryCostKib: number;
@@ -36,6 +37,7 @@ interface Waiter {
 }
 
 const argon2id = 2;
+const overloadHoldMs = 1000;
 
 /**
  * Argon2id on a bounded queue sized to the cores. Hashing is CPU-bound: more
@@ -53,7 +55,8 @@ export class PasswordHasher {
   #completed = 0;
   #intervalStartMs = 0;
   #minWaitMs = Number.POSITIVE_INFINITY;
-  #standing = false;
+  /** Overload mode lasts this long after the queue last stood, so it does not flap. */
+  #overloadUntilMs = Number.NEGATIVE_INFINITY;
   /** Slots in use now: `concurrency`, or one fewer while the event loop lags. */
   #slots: number;
   #lagTimer: NodeJS.Timeout | undefined;
@@ -154,10 +157,21 @@ export class PasswordHasher {
     if (this.#refuses()) throw this.#saturated();
   }
 
+  /**
+   * Admission: refuse now what would wait longer than allowed. While the
+   * queue stands, a newcomer is admitted only if it would start within the
+   * target: the queue then holds about one target of work, which keeps every
+   * slot busy (throughput is unchanged) while the excess is refused at once
+   * instead of after waiting out a longer deadline.
+   */
   #refuses(): boolean {
     if (this.#running < this.#slots && this.#queue.length === 0) return false;
     const expectedWaitMs = Math.ceil((this.#queue.length + 1) / this.#slots) * this.serviceMs;
-    return this.#queue.length >= this.#config.queueMax || expectedWaitMs > this.#maxWaitMs();
+    const maxWaitMs = this.#maxWaitMs();
+    const admitWithinMs = this.#overloaded(this.#clock.now())
+      ? (this.#config.queueTargetMs ?? 20)
+      : maxWaitMs;
+    return this.#queue.length >= this.#config.queueMax || expectedWaitMs > admitWithinMs;
   }
 
   #submit<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -221,13 +235,23 @@ export class PasswordHasher {
             ? now - head.enqueuedAtMs
             : 0
           : this.#minWaitMs;
-      this.#standing = this.#queue.length > 0 && shortest > targetMs;
+      const standing = this.#queue.length > 0 && shortest > targetMs;
+      if (standing) this.#overloadUntilMs = now + overloadHoldMs;
       this.#intervalStartMs = now;
       this.#minWaitMs = Number.POSITIVE_INFINITY;
     }
-    return this.#standing
+    return this.#overloaded(now)
       ? Math.min(5 * targetMs, this.#config.queueTimeoutMs)
       : this.#config.queueTimeoutMs;
+  }
+
+  /**
+   * Overloaded: the queue stood in an interval of the last `overloadHoldMs`.
+   * Held that long because a queue kept at the target drains now and then;
+   * leaving overload at once would admit a full burst tolerance again.
+   */
+  #overloaded(nowMs: number): boolean {
+    return nowMs < this.#overloadUntilMs;
   }
 
   #drop(waiter: Waiter): void {
