@@ -9,6 +9,19 @@ const { availableParallelism } = require("node:os");
 
 process.env.UV_THREADPOOL_SIZE ??= String(availableParallelism() + 2);
 
+// Start libuv's thread pool now (its first request creates every thread
+// before returning) and note which threads it added, so the service can run
+// password hashing below the event loop's CPU priority (src/util/thread-pool.ts).
+// Linux only: elsewhere there is no /proc and nothing is noted.
+try {
+  const { readdirSync, access } = require("node:fs");
+  const before = new Set(readdirSync("/proc/self/task"));
+  access(__filename, () => {});
+  globalThis[Symbol.for("spillway.threadPoolThreadIds")] = readdirSync("/proc/self/task")
+    .filter((id) => !before.has(id))
+    .map(Number);
+} catch {}
+
 /** Registers tsx, imports `url` and runs `start` on the module. */
 async function runTypeScript(url, start) {
   const { register } = await import("tsx/esm/api");

@@ -31,6 +31,7 @@ import {
   VegasLimit,
 } from "./pool/index.js";
 import { createMetrics } from "./telemetry/index.js";
+import { lowerThreadPoolPriority } from "./util/index.js";
 
 export interface Spillway {
   readonly config: Config;
@@ -111,6 +112,7 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       eventLoopLagLimitMs: config.hashEventLoopLagLimitMs,
     });
     cleanup.unshift(async () => hasher.close());
+    lowerThreadPoolPriority(config.hashThreadNice);
     const accounts = new Accounts(config, {
       db,
       hasher,

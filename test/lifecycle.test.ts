@@ -1,13 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddedDatabase } from "../src/db/index.js";
 import { scrapeMetrics } from "../src/lab/metrics-scrape.js";
 import { freePort } from "./support/free-port.js";
 import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
-import { sql, startTestApp } from "./support/test-app.js";
+import { createTestDatabase, sql, startTestApp } from "./support/test-app.js";
 
 const bin = new URL("../bin/spillway.cjs", import.meta.url).pathname;
 
@@ -130,6 +130,29 @@ describe("spillway serve", () => {
     expect(first.out).toMatch(/applied migrations 1; schema at version 1/);
     const second = await run();
     expect(second.out).toMatch(/schema up to date at version 1/);
+  });
+
+  it("runs password hashing below the event loop's CPU priority", async () => {
+    const served = await serve({
+      SPILLWAY_DATABASE_URL: await createTestDatabase(),
+      PORT: String(await freePort()),
+    });
+    try {
+      const pid = served.child.pid ?? 0;
+      // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value.
+      const nice = (tid: string) =>
+        Number(
+          readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ")[16],
+        );
+      const threads = readdirSync(`/proc/${pid}/task`);
+      const lowered = threads.filter((tid) => nice(tid) === 10);
+      // libuv's pool: one thread per core plus two (bin/typescript-entry.cjs).
+      expect(lowered, served.output()).toHaveLength(availableParallelism() + 2);
+      expect(nice(String(pid))).toBe(0);
+    } finally {
+      served.child.kill("SIGTERM");
+      expect(await served.exited).toBe(0);
+    }
   });
 
   it("refuses a bad setting with a clear message", async () => {

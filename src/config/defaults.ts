@@ -205,7 +205,14 @@ export const settings = {
     default: 50,
     min: 1,
     max: 10_000,
-    doc: "CoDel target for the hash queue: a standing queue caps waits at 5x this",
+    doc: "CoDel target for the hash queue: while it stands, admit only what starts within this",
+  },
+  hashThreadNice: {
+    kind: "int",
+    default: 10,
+    min: 0,
+    max: 19,
+    doc: "nice value of the hashing threads (Linux): the event loop and database come first; 0 leaves them alone",
   },
   hashEventLoopLagLimitMs: {
     kind: "int",

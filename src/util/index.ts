@@ -1,3 +1,4 @@
 export { type Clock, ManualClock, systemClock } from "./clock.js";
 export { freePort } from "./free-port.js";
 export { jitter } from "./jitter.js";
+export { lowerThreadPoolPriority } from "./thread-pool.js";
