@@ -1,7 +1,6 @@
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { hash, parseOptions, verify } from "@node-rs/argon2";
 import { SpillwayError } from "../errors/index.js";
-import { type Clock, systemClock } from "../util/index.js";
+import { type Clock, LoopDelay, systemClock } from "../util/index.js";
 
 export interface PasswordHasherConfig {
   /** Hashes at once; the core count (more threads fight over memory bandwidth). */
@@ -60,6 +59,7 @@ export class PasswordHasher {
   /** Slots in use now: `concurrency`, or one fewer while the event loop lags. */
   #slots: number;
   #lagTimer: NodeJS.Timeout | undefined;
+  #lagDelay: LoopDelay | undefined;
 
   constructor(config: PasswordHasherConfig) {
     this.#config = config;
@@ -67,10 +67,10 @@ export class PasswordHasher {
     this.#slots = config.concurrency;
     const limitMs = config.eventLoopLagLimitMs ?? 0;
     if (limitMs > 0 && config.concurrency > 1) {
-      const delay = monitorEventLoopDelay({ resolution: 10 });
-      delay.enable();
+      const delay = new LoopDelay();
+      this.#lagDelay = delay;
       this.#lagTimer = setInterval(() => {
-        const p99Ms = delay.percentile(99) / 1e6;
+        const p99Ms = delay.percentileMs(99);
         delay.reset();
         if (p99Ms > limitMs) this.#slots = config.concurrency - 1;
         else if (p99Ms < limitMs / 2 && this.#slots < config.concurrency) {
@@ -90,6 +90,7 @@ export class PasswordHasher {
   /** Stops the event-loop watch. */
   close(): void {
     clearInterval(this.#lagTimer);
+    this.#lagDelay?.stop();
   }
 
   get running(): number {

@@ -1,5 +1,5 @@
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import autocannon from "autocannon";
+import { LoopDelay } from "../util/index.js";
 import { type Phase, type Route, routeMix } from "./scenarios.js";
 import { type LabApi, spillwayApi } from "./target-api.js";
 
@@ -84,8 +84,7 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
   const startedAt = performance.now();
   let phaseName: Phase["name"] = "warmup";
   let registered = 0;
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  loopDelay.enable();
+  const loopDelay = new LoopDelay();
   let phaseStartedAt = startedAt;
   let phaseFirstBucket = 0;
   // Buckets are seconds since the phase began, so no bucket mixes two phases.
@@ -108,7 +107,7 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
         clientLagP99Ms: 0,
       });
       const previous = seconds[seconds.length - 2];
-      if (previous) previous.clientLagP99Ms = loopDelay.percentile(99) / 1e6;
+      if (previous) previous.clientLagP99Ms = loopDelay.percentileMs(99);
       loopDelay.reset();
       input.onSecond?.(seconds.length - 1, phaseName);
     }
@@ -218,7 +217,7 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
     }
   } finally {
     clearInterval(ticker);
-    loopDelay.disable();
+    loopDelay.stop();
   }
   return { seconds, acknowledgedEmails: acknowledged };
 }
