@@ -96,13 +96,14 @@ describe("PasswordHasher", () => {
     await running;
   });
 
-  it("while overloaded admits only what starts within the target, and stays so for a second", async () => {
+  it("while overloaded admits only what starts within 5 targets, and stays so for a second", async () => {
     const clock = { t: 0, now: () => clock.t };
+    // Target 10 ms: while overloaded, admitted only if it starts within 50 ms.
     const hasher = new PasswordHasher({
       concurrency: 1,
       queueMax: 100,
       queueTimeoutMs: 10_000,
-      queueTargetMs: 50,
+      queueTargetMs: 10,
       ...light,
       clock,
     });
@@ -123,11 +124,11 @@ describe("PasswordHasher", () => {
     // Nobody started in a whole interval: the queue stands.
     clock.t += 100;
     const refused = outcome(hasher.hash("pw-pw-pw-pw"));
-    expect(hasher.waiting).toBe(4); // 5 x 20 ms > the 50 ms target: refused at once
+    expect(hasher.waiting).toBe(4); // 5 x 20 ms > 50 ms: refused at once
     expect(await refused).toBe("refused");
     expect(await Promise.all(burst)).toEqual(Array(5).fill("done"));
 
-    // Drained, but within a second of standing: still only a target's worth.
+    // Drained, but within a second of standing: still only 50 ms of work.
     // (The burst's first hash took 100 ms on this clock, the others 0 ms:
     // one hash is now 0.9^4 x (0.9 x 20 + 0.1 x 100) = 18.4 ms.)
     expect(hasher.serviceMs).toBeCloseTo(18.37, 1);
@@ -136,8 +137,16 @@ describe("PasswordHasher", () => {
     const held = Array.from({ length: 4 }, () => outcome(hasher.hash("pw-pw-pw-pw")));
     expect(await Promise.all(held)).toEqual(["done", "done", "done", "refused"]);
 
-    // A second later the burst tolerance is back.
-    clock.t += 1000;
+    // The queue has not stood for 1.4 s, but it refused 0.9 s ago: demand
+    // still exceeds capacity, and overload holds.
+    // (One hash is now 0.9^3 x 18.4 = 13.4 ms: one runs, three wait up to 40 ms.)
+    clock.t += 900;
+    expect(hasher.serviceMs).toBeCloseTo(13.39, 1);
+    const still = Array.from({ length: 6 }, () => outcome(hasher.hash("pw-pw-pw-pw")));
+    expect(await Promise.all(still)).toEqual([...Array(4).fill("done"), "refused", "refused"]);
+
+    // A second after the last refusal the burst tolerance is back.
+    clock.t += 1001;
     const later = Array.from({ length: 5 }, () => outcome(hasher.hash("pw-pw-pw-pw")));
     expect(await Promise.all(later)).toEqual(Array(5).fill("done"));
   });

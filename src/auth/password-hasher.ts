@@ -11,9 +11,9 @@ export interface PasswordHasherConfig {
   queueTimeoutMs: number;
   /**
    * CoDel target: when even the shortest wait of a 100 ms interval exceeds
-   * it, the queue is standing, not absorbing a burst. For the next second a
-   * newcomer is admitted only if it would start within the target, and
-   * waits are capped at 5x the target. Default 20 ms.
+   * it, the queue is standing, not absorbing a burst. Until a second passes
+   * with no standing queue and no refusal, a newcomer is admitted only if it
+   * would start within 5x the target, and waits are capped at 10x. Default 20 ms.
    */
   queueTargetMs?: number;
   memoryCostKib: number;
@@ -37,6 +37,10 @@ interface Waiter {
 
 const argon2id = 2;
 const overloadHoldMs = 1000;
+/** While overloaded, a newcomer is admitted if it would start within this many targets... */
+const overloadAdmitTargets = 5;
+/** ...and a waiter is refused once it has waited this many (only when the estimate was wrong). */
+const overloadWaitTargets = 10;
 
 /**
  * Argon2id on a bounded queue sized to the cores. Hashing is CPU-bound: more
@@ -159,20 +163,28 @@ export class PasswordHasher {
   }
 
   /**
-   * Admission: refuse now what would wait longer than allowed. While the
-   * queue stands, a newcomer is admitted only if it would start within the
-   * target: the queue then holds about one target of work, which keeps every
-   * slot busy (throughput is unchanged) while the excess is refused at once
-   * instead of after waiting out a longer deadline.
+   * Admission: refuse now what would wait longer than allowed. While
+   * overloaded, a newcomer is admitted only if it would start within 5
+   * targets: the queue then holds that much work, which keeps every slot busy
+   * (throughput is unchanged) while the excess is refused at once instead of
+   * after waiting out a deadline. 5, not 1: a closed loop of clients at
+   * capacity (each sending its next login as the last returns) stands at a
+   * few hashes per slot; admitting only one target's worth would refuse them
+   * over and over while the slots could serve them.
    */
   #refuses(): boolean {
     if (this.#running < this.#slots && this.#queue.length === 0) return false;
     const expectedWaitMs = Math.ceil((this.#queue.length + 1) / this.#slots) * this.serviceMs;
     const maxWaitMs = this.#maxWaitMs();
-    const admitWithinMs = this.#overloaded(this.#clock.now())
-      ? (this.#config.queueTargetMs ?? 20)
+    const now = this.#clock.now();
+    const admitWithinMs = this.#overloaded(now)
+      ? Math.min(overloadAdmitTargets * (this.#config.queueTargetMs ?? 20), maxWaitMs)
       : maxWaitMs;
-    return this.#queue.length >= this.#config.queueMax || expectedWaitMs > admitWithinMs;
+    const refuse = this.#queue.length >= this.#config.queueMax || expectedWaitMs > admitWithinMs;
+    // Refusing means demand exceeds capacity: overload lasts while it does
+    // (a queue kept at the target no longer stands, so CoDel alone would let go).
+    if (refuse) this.#overloadUntilMs = now + overloadHoldMs;
+    return refuse;
   }
 
   #submit<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -224,7 +236,7 @@ export class PasswordHasher {
     }
   }
 
-  /** The wait allowed now: the burst tolerance, or 5x the target while the queue stands. */
+  /** The wait allowed now: the burst tolerance, or 10x the target while overloaded. */
   #maxWaitMs(): number {
     const now = this.#clock.now();
     const targetMs = this.#config.queueTargetMs ?? 20;
@@ -242,14 +254,14 @@ export class PasswordHasher {
       this.#minWaitMs = Number.POSITIVE_INFINITY;
     }
     return this.#overloaded(now)
-      ? Math.min(5 * targetMs, this.#config.queueTimeoutMs)
+      ? Math.min(overloadWaitTargets * targetMs, this.#config.queueTimeoutMs)
       : this.#config.queueTimeoutMs;
   }
 
   /**
-   * Overloaded: the queue stood in an interval of the last `overloadHoldMs`.
-   * Held that long because a queue kept at the target drains now and then;
-   * leaving overload at once would admit a full burst tolerance again.
+   * Overloaded: in the last `overloadHoldMs` the queue stood or a hash was
+   * refused. Held that long because a queue kept at the target drains now
+   * and then; leaving overload at once would admit a full burst tolerance again.
    */
   #overloaded(nowMs: number): boolean {
     return nowMs < this.#overloadUntilMs;

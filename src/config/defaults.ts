@@ -202,10 +202,10 @@ export const settings = {
   },
   hashQueueTargetMs: {
     kind: "int",
-    default: 50,
+    default: 20,
     min: 1,
     max: 10_000,
-    doc: "CoDel target for the hash queue: while it stands, admit only what starts within this",
+    doc: "CoDel target for the hash queue: while overloaded, admit only what starts within 5x this",
   },
   hashThreadNice: {
     kind: "int",
