@@ -54,6 +54,8 @@ export interface SeriesPoint {
   clientLagP99Ms: number;
   p50Ms: Record<Route, number>;
   p99Ms: Record<Route, number>;
+  /** p99 latency of this second's 503 sheds; 0 when none. */
+  shedP99Ms: number;
   dbConnections: number | null;
   pool: PoolSample | null;
 }
@@ -89,6 +91,7 @@ export function series(seconds: SecondStats[], samples: SecondSample[]): SeriesP
     otherErrors: s.otherErrors,
     p50Ms: per(s, 0.5),
     p99Ms: per(s, 0.99),
+    shedP99Ms: quantile(s.shedLatencies, 0.99),
     dbConnections: samples[s.second]?.dbConnections ?? null,
     pool: samples[s.second]?.pool ?? null,
   }));
@@ -205,6 +208,7 @@ export function toMarkdown(report: LabReport): string {
   chart("Errors other than 503 per second", "requests/s", (p) => p.otherErrors);
   chart("Session-check p99 latency", "ms", (p) => p.p99Ms.session);
   chart("Login p99 latency", "ms", (p) => p.p99Ms.login);
+  chart("503 shed p99 latency", "ms", (p) => p.shedP99Ms);
   // From the service's ops listener; a second whose scrape did not come back draws as 0.
   chart("Pool limit (operations allowed in flight)", "operations", (p) => p.pool?.limit ?? 0);
   chart("Database operations in flight (pool in use)", "operations", (p) => p.pool?.inUse ?? 0);
