@@ -112,11 +112,16 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       eventLoopLagLimitMs: config.hashEventLoopLagLimitMs,
     });
     cleanup.unshift(async () => hasher.close());
+    const policy = new PasswordPolicy({
+      minScore: config.passwordMinScore,
+      workerNice: config.hashThreadNice,
+    });
+    cleanup.unshift(() => policy.close());
     lowerThreadPoolPriority(config.hashThreadNice);
     const accounts = new Accounts(config, {
       db,
       hasher,
-      policy: new PasswordPolicy(config.passwordMinScore),
+      policy,
       cache: sessionCache,
       throttle: config.throttleEnabled
         ? new IpThrottle({ burst: config.ipBurst, refillPerSecond: config.ipRefillPerSecond })

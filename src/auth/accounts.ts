@@ -3,7 +3,7 @@ import { SpillwayError } from "../errors/index.js";
 import { type Clock, systemClock } from "../util/index.js";
 import { normaliseEmail } from "./email.js";
 import type { IpThrottle } from "./ip-throttle.js";
-import type { PasswordHasher } from "./password-hasher.js";
+import type { HashTicket, PasswordHasher } from "./password-hasher.js";
 import type { PasswordPolicy } from "./password-policy.js";
 import type { CachedSession, SessionCache } from "./session-cache.js";
 import { hashSessionToken, isSessionTokenShape, newSessionToken } from "./session-token.js";
@@ -121,11 +121,15 @@ export class Accounts {
     const email = normaliseEmail(input.email);
     const displayName = normaliseDisplayName(input.displayName);
     const words = [email, email.split("@")[0] ?? "", ...(displayName ? [displayName] : [])];
-    // The policy check costs milliseconds of event loop: not for a request
-    // whose hash would be refused anyway.
-    this.#deps.hasher.assertCapacity();
-    this.#deps.policy.check(input.password, words);
-    const passwordHash = await this.#deps.hasher.hash(input.password, ctx.signal);
+    // Admitted (or refused) before the policy's milliseconds of CPU are spent.
+    const ticket = this.#deps.hasher.admit();
+    try {
+      await this.#deps.policy.check(input.password, words);
+    } catch (err) {
+      ticket.release();
+      throw err;
+    }
+    const passwordHash = await ticket.hash(input.password, ctx.signal);
     const token = newSessionToken();
     try {
       const row = await this.#deps.db.first(statements.registerUser, [
@@ -156,26 +160,39 @@ export class Accounts {
 
   async #login(input: LoginInput, ctx: RequestContext): Promise<IssuedSession> {
     this.#deps.throttle?.take(ctx.ip ?? "unknown");
+    // Admitted (or refused) before the email lookup, every login alike: a
+    // refusal says nothing about the email, and an admitted login is not
+    // refused after its lookup.
+    const ticket = this.#deps.hasher.admit();
+    try {
+      return await this.#verifiedLogin(input, ctx, ticket);
+    } finally {
+      ticket.release();
+    }
+  }
+
+  async #verifiedLogin(
+    input: LoginInput,
+    ctx: RequestContext,
+    ticket: HashTicket,
+  ): Promise<IssuedSession> {
     const { db, hasher } = this.#deps;
-    // Refused now if it could not be verified in time: before the lookup, not
-    // after it (every login alike, so a refusal says nothing about the email).
-    hasher.assertCapacity();
     let email: string;
     try {
       email = normaliseEmail(input.email);
     } catch {
-      await hasher.verifyDummy(input.password, ctx.signal);
+      await ticket.verifyDummy(input.password, ctx.signal);
       throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
     }
     const user = await db.first(statements.findUserByEmail, [email]);
     if (!user) {
-      await hasher.verifyDummy(input.password, ctx.signal);
+      await ticket.verifyDummy(input.password, ctx.signal);
       await db.rows(statements.loginFailedUnknown, [ctx.ip]);
       throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
     }
     const lockedForMs = (user.locked_until?.getTime() ?? 0) - this.#clock.now();
     if (lockedForMs > 0) throw lockedOut(lockedForMs);
-    if (!(await hasher.verify(user.password_hash, input.password, ctx.signal))) {
+    if (!(await ticket.verify(user.password_hash, input.password, ctx.signal))) {
       const { loginMaxFailures, lockoutBaseSeconds, lockoutMaxSeconds } = this.#config;
       await db.rows(statements.loginFailed, [
         user.id,

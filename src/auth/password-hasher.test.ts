@@ -151,6 +151,31 @@ describe("PasswordHasher", () => {
     expect(await Promise.all(later)).toEqual(Array(5).fill("done"));
   });
 
+  it("admits with a ticket that holds its place until used or released", async () => {
+    const clock = { t: 0, now: () => clock.t };
+    const hasher = new PasswordHasher({
+      concurrency: 1,
+      queueMax: 100,
+      queueTimeoutMs: 30,
+      ...light,
+      clock,
+    });
+    const warm = hasher.hash("warm-up-pw");
+    clock.t += 20;
+    await warm; // one hash: 20 ms on this clock
+    const running = hasher.hash("pw-pw-pw-pw");
+    const first = hasher.admit(); // would start in 20 ms: within 30
+    // The queue is empty, but the first ticket will be ahead: 40 ms > 30.
+    expect(() => hasher.admit()).toThrow(expect.objectContaining({ code: "HASH_SATURATED" }));
+    first.release();
+    const second = hasher.admit();
+    const encoded = await running;
+    expect(await second.verify(encoded, "pw-pw-pw-pw")).toBe(true);
+    await expect(second.verify(encoded, "pw-pw-pw-pw")).rejects.toThrow(/already used/);
+    // A used ticket no longer counts: there is room again.
+    hasher.admit().release();
+  });
+
   it("drops a waiter whose request was aborted", async () => {
     const hasher = new PasswordHasher({
       concurrency: 1,

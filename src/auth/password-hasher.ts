@@ -7,13 +7,17 @@ export interface PasswordHasherConfig {
   concurrency: number;
   /** Hashes allowed to wait; beyond it new ones are refused at once. */
   queueMax: number;
-  /** Longest wait to start hashing (burst tolerance); a hash that cannot start in time is refused at once. */
+  /**
+   * Longest wait to start hashing (burst tolerance): a hash expected to wait
+   * longer is refused at once, and an admitted one that still waits this
+   * long is given up.
+   */
   queueTimeoutMs: number;
   /**
    * CoDel target: when even the shortest wait of a 100 ms interval exceeds
    * it, the queue is standing, not absorbing a burst. Until a second passes
    * with no standing queue and no refusal, a newcomer is admitted only if it
-   * would start within 5x the target, and waits are capped at 10x. Default 20 ms.
+   * would start within 5x the target. Default 20 ms.
    */
   queueTargetMs?: number;
   memoryCostKib: number;
@@ -28,6 +32,16 @@ export interface PasswordHasherConfig {
   clock?: Clock;
 }
 
+/** One admitted hash or verification: use it once, or release it. */
+export interface HashTicket {
+  hash(password: string, signal?: AbortSignal): Promise<string>;
+  verify(encoded: string, password: string, signal?: AbortSignal): Promise<boolean>;
+  /** A verify against a fixed hash: an unknown email costs what a wrong password does. */
+  verifyDummy(password: string, signal?: AbortSignal): Promise<void>;
+  /** Gives the place back unused (the request ended before its hash). */
+  release(): void;
+}
+
 interface Waiter {
   run: () => void;
   fail: (err: SpillwayError) => void;
@@ -37,10 +51,8 @@ interface Waiter {
 
 const argon2id = 2;
 const overloadHoldMs = 1000;
-/** While overloaded, a newcomer is admitted if it would start within this many targets... */
+/** While overloaded, a newcomer is admitted if it would start within this many targets. */
 const overloadAdmitTargets = 5;
-/** ...and a waiter is refused once it has waited this many (only when the estimate was wrong). */
-const overloadWaitTargets = 10;
 
 /**
  * Argon2id on a bounded queue sized to the cores. Hashing is CPU-bound: more
@@ -56,6 +68,8 @@ export class PasswordHasher {
   #serviceMs: number | undefined;
   #dummyHash: Promise<string> | undefined;
   #completed = 0;
+  /** Admitted tickets not yet used: they will queue, so they count in the estimate. */
+  #reserved = 0;
   #intervalStartMs = 0;
   #minWaitMs = Number.POSITIVE_INFINITY;
   /** Overload mode lasts this long after the queue last stood, so it does not flap. */
@@ -125,8 +139,7 @@ export class PasswordHasher {
    * as a real verify, so an unknown email takes as long as a wrong password.
    */
   async verifyDummy(password: string, signal?: AbortSignal): Promise<void> {
-    this.#dummyHash ??= hash(`dummy-${Math.random()}`, this.#options());
-    await this.verify(await this.#dummyHash, password, signal);
+    await this.admit().verifyDummy(password, signal);
   }
 
   /** True when a stored hash was made with other parameters than today's. */
@@ -154,12 +167,36 @@ export class PasswordHasher {
   }
 
   /**
-   * Throws HASH_SATURATED now if a hash submitted now would be refused:
-   * lets a caller skip costly work (the password policy) for a request that
-   * could not be hashed anyway.
+   * Admits one hash or verification now, or throws HASH_SATURATED at once,
+   * before the caller spends anything on the request (the password policy,
+   * an email lookup). The ticket holds its place in the estimate until it is
+   * used or released, so what was admitted is not refused later.
    */
-  assertCapacity(): void {
+  admit(): HashTicket {
     if (this.#refuses()) throw this.#saturated();
+    this.#reserved++;
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.#reserved--;
+    };
+    const use = <T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> => {
+      if (!held) return Promise.reject(new Error("hash ticket already used"));
+      release();
+      return this.#submit(work, signal, true);
+    };
+    return {
+      hash: (password, signal) => use(() => hash(password, this.#options()), signal),
+      verify: (encoded, password, signal) => use(() => verify(encoded, password), signal),
+      verifyDummy: async (password, signal) => {
+        // Made once, with today's parameters; awaited outside the slot.
+        this.#dummyHash ??= hash(`dummy-${Math.random()}`, this.#options());
+        const encoded = await this.#dummyHash;
+        await use(() => verify(encoded, password), signal);
+      },
+      release,
+    };
   }
 
   /**
@@ -173,25 +210,23 @@ export class PasswordHasher {
    * over and over while the slots could serve them.
    */
   #refuses(): boolean {
-    if (this.#running < this.#slots && this.#queue.length === 0) return false;
-    const expectedWaitMs = Math.ceil((this.#queue.length + 1) / this.#slots) * this.serviceMs;
-    const maxWaitMs = this.#maxWaitMs();
+    const ahead = this.#queue.length + this.#reserved;
+    if (this.#running + ahead < this.#slots) return false;
+    const expectedWaitMs = Math.ceil((ahead + 1) / this.#slots) * this.serviceMs;
     const now = this.#clock.now();
-    const admitWithinMs = this.#overloaded(now)
-      ? Math.min(overloadAdmitTargets * (this.#config.queueTargetMs ?? 20), maxWaitMs)
-      : maxWaitMs;
-    const refuse = this.#queue.length >= this.#config.queueMax || expectedWaitMs > admitWithinMs;
+    const admitWithinMs = this.#admitWithinMs(now);
+    const refuse = ahead >= this.#config.queueMax || expectedWaitMs > admitWithinMs;
     // Refusing means demand exceeds capacity: overload lasts while it does
     // (a queue kept at the target no longer stands, so CoDel alone would let go).
     if (refuse) this.#overloadUntilMs = now + overloadHoldMs;
     return refuse;
   }
 
-  #submit<T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  #submit<T>(work: () => Promise<T>, signal?: AbortSignal, admitted = false): Promise<T> {
+    if (signal?.aborted) return Promise.reject(this.#saturated());
     if (this.#running < this.#slots && this.#queue.length === 0) return this.#run(work);
     // Refuse now what could not start before its deadline anyway.
-    if (this.#refuses() || signal?.aborted) return Promise.reject(this.#saturated());
-    const maxWaitMs = this.#maxWaitMs();
+    if (!admitted && this.#refuses()) return Promise.reject(this.#saturated());
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter = {
         run: () => {
@@ -202,7 +237,9 @@ export class PasswordHasher {
           signal?.removeEventListener("abort", onAbort);
           reject(err);
         },
-        timer: setTimeout(() => this.#drop(waiter), maxWaitMs),
+        // Admitted work is served, late rather than never: only a wait past
+        // the burst tolerance (the estimate was far off) is given up.
+        timer: setTimeout(() => this.#drop(waiter), this.#config.queueTimeoutMs),
         enqueuedAtMs: this.#clock.now(),
       };
       const onAbort = () => this.#drop(waiter);
@@ -236,9 +273,12 @@ export class PasswordHasher {
     }
   }
 
-  /** The wait allowed now: the burst tolerance, or 10x the target while overloaded. */
-  #maxWaitMs(): number {
-    const now = this.#clock.now();
+  /**
+   * The longest expected wait a newcomer is admitted with now: the burst
+   * tolerance, or 5 targets while overloaded. Every 100 ms it checks whether
+   * the queue stood (CoDel: even the shortest wait exceeded the target).
+   */
+  #admitWithinMs(now: number): number {
     const targetMs = this.#config.queueTargetMs ?? 20;
     if (now - this.#intervalStartMs >= 100) {
       const head = this.#queue[0];
@@ -254,7 +294,7 @@ export class PasswordHasher {
       this.#minWaitMs = Number.POSITIVE_INFINITY;
     }
     return this.#overloaded(now)
-      ? Math.min(overloadWaitTargets * targetMs, this.#config.queueTimeoutMs)
+      ? Math.min(overloadAdmitTargets * targetMs, this.#config.queueTimeoutMs)
       : this.#config.queueTimeoutMs;
   }
 

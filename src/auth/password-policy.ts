@@ -1,30 +1,49 @@
-import { ZxcvbnFactory } from "@zxcvbn-ts/core";
-import * as common from "@zxcvbn-ts/language-common";
-import * as english from "@zxcvbn-ts/language-en";
+import { Worker } from "node:worker_threads";
 import { SpillwayError } from "../errors/index.js";
+import { strengthEstimator } from "./password-strength.mjs";
+
+type Strength = ReturnType<ReturnType<typeof strengthEstimator>>;
 
 export const passwordMinLength = 8;
 export const passwordMaxLength = 256;
+
+export interface PasswordPolicyConfig {
+  /** zxcvbn score (0-4) a password must reach. */
+  minScore: number;
+  /**
+   * Estimate strength on a worker thread at this nice value (Linux) instead
+   * of the event loop, where zxcvbn holds everything else for milliseconds
+   * per password. Undefined: on the calling thread.
+   */
+  workerNice?: number;
+}
+
+interface Pending {
+  password: string;
+  related: string[];
+  resolve: (strength: Strength) => void;
+}
 
 /**
  * NIST SP 800-63B: 8 to 256 characters of any kind, no composition rules,
  * and common or guessable passwords refused, with the reason.
  */
 export class PasswordPolicy {
-  readonly #zxcvbn = new ZxcvbnFactory({
-    translations: english.translations,
-    graphs: common.adjacencyGraphs,
-    dictionary: { ...common.dictionary, ...english.dictionary },
-    maxLength: passwordMaxLength,
-  });
   readonly #minScore: number;
+  readonly #nice: number | undefined;
+  #inThread: ((password: string, related: string[]) => Strength) | undefined;
+  #worker: Worker | undefined;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 0;
+  #closed = false;
 
-  constructor(minScore: number) {
-    this.#minScore = minScore;
+  constructor(config: PasswordPolicyConfig) {
+    this.#minScore = config.minScore;
+    this.#nice = config.workerNice;
   }
 
   /** Throws AUTH_PASSWORD_WEAK with the reason; `related` are the user's own words (email, name). */
-  check(password: string, related: readonly string[] = []): void {
+  async check(password: string, related: readonly string[] = []): Promise<void> {
     const length = [...password].length;
     if (length < passwordMinLength) {
       throw weak(`Use at least ${passwordMinLength} characters.`, "too_short");
@@ -32,12 +51,60 @@ export class PasswordPolicy {
     if (length > passwordMaxLength) {
       throw weak(`Use at most ${passwordMaxLength} characters.`, "too_long");
     }
-    const result = this.#zxcvbn.check(password, [...related]);
-    if (result.score < this.#minScore) {
-      const reason = result.feedback.warning || "This password is easy to guess.";
-      const hint = result.feedback.suggestions[0] ?? "Add another word or two.";
-      throw weak(`${reason} ${hint}`.trim(), "guessable", result.score);
+    const strength = await this.#estimate(password, [...related]);
+    if (strength.score < this.#minScore) {
+      const reason = strength.warning || "This password is easy to guess.";
+      const hint = strength.suggestion ?? "Add another word or two.";
+      throw weak(`${reason} ${hint}`.trim(), "guessable", strength.score);
     }
+  }
+
+  /** Stops the worker thread; checks in flight are finished on this thread. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const worker = this.#worker;
+    this.#worker = undefined;
+    await worker?.terminate();
+  }
+
+  #estimate(password: string, related: string[]): Promise<Strength> {
+    const worker = this.#nice === undefined || this.#closed ? undefined : this.#ensureWorker();
+    if (!worker) return Promise.resolve(this.#estimateHere(password, related));
+    return new Promise((resolve) => {
+      const id = this.#nextId++;
+      this.#pending.set(id, { password, related, resolve });
+      worker.postMessage({ id, password, related });
+    });
+  }
+
+  #estimateHere(password: string, related: string[]): Strength {
+    this.#inThread ??= strengthEstimator(passwordMaxLength);
+    return this.#inThread(password, related);
+  }
+
+  #ensureWorker(): Worker {
+    if (this.#worker) return this.#worker;
+    const worker = new Worker(new URL("./password-strength-worker.mjs", import.meta.url), {
+      workerData: { maxLength: passwordMaxLength, nice: this.#nice ?? 0 },
+    });
+    worker.unref();
+    worker.on("message", ({ id, strength }: { id: number; strength: Strength }) => {
+      const pending = this.#pending.get(id);
+      this.#pending.delete(id);
+      pending?.resolve(strength);
+    });
+    // A worker that fails leaves no check unanswered: what it held is
+    // estimated here, and the next check starts a new worker.
+    const fail = () => {
+      if (this.#worker === worker) this.#worker = undefined;
+      const stranded = [...this.#pending.values()];
+      this.#pending.clear();
+      for (const p of stranded) p.resolve(this.#estimateHere(p.password, p.related));
+    };
+    worker.on("error", fail);
+    worker.on("exit", fail);
+    this.#worker = worker;
+    return worker;
   }
 }
 

@@ -1,0 +1,68 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { isSpillwayError } from "../errors/index.js";
+import { PasswordPolicy } from "./password-policy.js";
+
+const strong = "violet-harbour-tractor-89";
+
+async function refusal(policy: PasswordPolicy, password: string, related: string[] = []) {
+  try {
+    await policy.check(password, related);
+    return undefined;
+  } catch (err) {
+    return isSpillwayError(err, "AUTH_PASSWORD_WEAK") ? err.details : err;
+  }
+}
+
+/** Threads of this process at the given nice value (field 19 of their stat). */
+function threadsAtNice(nice: number): number {
+  return readdirSync("/proc/self/task").filter(
+    (tid) =>
+      Number(readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ")[16]) ===
+      nice,
+  ).length;
+}
+
+describe("PasswordPolicy", () => {
+  it("refuses short, long and guessable passwords with the reason, on the calling thread", async () => {
+    const policy = new PasswordPolicy({ minScore: 2 });
+    expect(await refusal(policy, "short")).toEqual({ reason: "too_short" });
+    expect(await refusal(policy, "x".repeat(257))).toEqual({ reason: "too_long" });
+    expect(await refusal(policy, "password123")).toMatchObject({ reason: "guessable" });
+    // The user's own words count against the password.
+    expect(await refusal(policy, "Grace.Hopper.1906")).toBeUndefined();
+    expect(await refusal(policy, "Grace.Hopper.1906", ["grace.hopper.1906"])).toMatchObject({
+      reason: "guessable",
+    });
+    expect(await refusal(policy, strong)).toBeUndefined();
+  });
+
+  it("estimates on a worker thread below the event loop's priority, with the same verdicts", async () => {
+    const before = threadsAtNice(7);
+    const policy = new PasswordPolicy({ minScore: 2, workerNice: 7 });
+    try {
+      expect(await refusal(policy, "password123")).toMatchObject({ reason: "guessable" });
+      expect(await refusal(policy, strong)).toBeUndefined();
+      expect(threadsAtNice(7)).toBe(before + 1);
+    } finally {
+      await policy.close();
+    }
+  });
+
+  it("finishes checks in flight on this thread when the worker stops", async () => {
+    const policy = new PasswordPolicy({ minScore: 2, workerNice: 0 });
+    await policy.check(strong); // the worker is up
+    const inFlight = Array.from({ length: 5 }, (_, i) =>
+      refusal(policy, i % 2 ? strong : "qwertyuiop"),
+    );
+    await policy.close();
+    expect(await Promise.all(inFlight)).toEqual([
+      expect.objectContaining({ reason: "guessable" }),
+      undefined,
+      expect.objectContaining({ reason: "guessable" }),
+      undefined,
+      expect.objectContaining({ reason: "guessable" }),
+    ]);
+    expect(await refusal(policy, "qwertyuiop")).toMatchObject({ reason: "guessable" });
+  });
+});
