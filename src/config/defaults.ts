@@ -202,7 +202,7 @@ export const settings = {
   },
   hashQueueTargetMs: {
     kind: "int",
-    default: 20,
+    default: 50,
     min: 1,
     max: 10_000,
     doc: "CoDel target for the hash queue: while overloaded, admit only what starts within 5x this",
