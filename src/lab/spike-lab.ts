@@ -6,17 +6,9 @@ import { FaultProxy } from "./fault-proxy.js";
 import { type Goal, goal } from "./goals.js";
 import { LabDatabase, labEmails, labPassword } from "./lab-database.js";
 import { drive } from "./load-driver.js";
-import { scrapeMetrics } from "./metrics-scrape.js";
-import {
-  headline,
-  type LabReport,
-  type PoolSample,
-  type RunReport,
-  type SecondSample,
-  series,
-  toMarkdown,
-} from "./report.js";
+import { headline, type LabReport, type RunReport, series, toMarkdown } from "./report.js";
 import { scenario as makeScenario, type Scenario } from "./scenarios.js";
+import { SecondSampler } from "./second-sampler.js";
 import { startService } from "./service-process.js";
 import { type LabApi, seedThroughApi, spillwayApi } from "./target-api.js";
 
@@ -140,15 +132,10 @@ async function runAgainstTarget(
     emails,
     labPassword,
   );
-  const samples: SecondSample[] = [];
-  const sampler = target.databaseUrl
-    ? new pg.Client({
-        connectionString: target.databaseUrl,
-        application_name: "spillway-lab-sampler",
-      })
-    : undefined;
-  sampler?.on("error", () => {});
-  await sampler?.connect();
+  const sampler = await SecondSampler.start({
+    ...(target.databaseUrl ? { databaseUrl: target.databaseUrl } : {}),
+    ...(target.opsUrl ? { opsUrl: target.opsUrl } : {}),
+  });
   const result = await drive({
     baseUrl: target.baseUrl,
     ...(target.api ? { api: target.api } : {}),
@@ -157,31 +144,12 @@ async function runAgainstTarget(
     emails,
     password: labPassword,
     runId: `${name}-${Date.now().toString(36)}`,
-    onSecond: (second) => {
-      const sample: SecondSample = { dbConnections: null, pool: null };
-      samples[second] = sample;
-      sampler
-        ?.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
-        )
-        .then((r) => {
-          sample.dbConnections = r.rows[0]?.n ?? 0;
-        })
-        .catch(() => {});
-      if (target.opsUrl)
-        scrapeMetrics(target.opsUrl).then(
-          (m) => {
-            sample.pool = poolSample(m);
-          },
-          () => {},
-        );
-    },
-  });
-  await sampler?.end().catch(() => {});
+    onSecond: (second) => sampler.take(second),
+  }).finally(() => sampler.stop());
   const run: RunReport = {
     config: name,
-    headline: headline(result.seconds, samples),
-    series: series(result.seconds, samples),
+    headline: headline(result.seconds, sampler.samples),
+    series: series(result.seconds, sampler.samples),
   };
   return writeReport(sc, [run], null, options);
 }
@@ -208,14 +176,7 @@ async function runOne(
     { http: await options.ports(), ops: await options.ports() },
     config,
   );
-  const sampler = new pg.Client({
-    connectionString: db.adminUrl,
-    application_name: "spillway-lab-sampler",
-  });
-  sampler.on("error", () => {});
-  await sampler.connect();
-  const samples: SecondSample[] = [];
-  let samplerUp = true;
+  const sampler = await SecondSampler.start({ databaseUrl: runUrl, opsUrl: service.opsUrl });
   let restartedAtSecond = -1;
   let spikeStart = -1;
   try {
@@ -228,33 +189,14 @@ async function runOne(
       runId,
       onSecond: (second, phase) => {
         progress(second, phase);
-        const sample: SecondSample = { dbConnections: null, pool: null };
-        samples[second] = sample;
-        if (samplerUp) {
-          sampler
-            .query<{ n: number }>(
-              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'",
-              [runId],
-            )
-            .then((r) => {
-              sample.dbConnections = r.rows[0]?.n ?? 0;
-            })
-            .catch(() => {});
-        }
-        // The service's own view; a scrape that takes longer than the second is left out.
-        scrapeMetrics(service.opsUrl).then(
-          (m) => {
-            sample.pool = poolSample(m);
-          },
-          () => {},
-        );
+        sampler.take(second);
         if (phase === "spike" && spikeStart < 0) spikeStart = second;
         if (
           sc.fault.kind === "db-restart" &&
           spikeStart >= 0 &&
           second === spikeStart + sc.fault.atSpikeSecond
         ) {
-          samplerUp = false;
+          sampler.pauseDatabase();
           const downSeconds = sc.fault.downSeconds;
           const downMs = downSeconds * 1000;
           void db.server.stop().then(async () => {
@@ -267,8 +209,8 @@ async function runOne(
     });
     const run: RunReport = {
       config,
-      headline: headline(result.seconds, samples),
-      series: series(result.seconds, samples),
+      headline: headline(result.seconds, sampler.samples),
+      series: series(result.seconds, sampler.samples),
     };
     if (sc.fault.kind === "db-restart") {
       while (!db.server.running) await new Promise((r) => setTimeout(r, 100));
@@ -289,24 +231,10 @@ async function runOne(
     }
     return run;
   } finally {
-    await sampler.end().catch(() => {});
+    await sampler.stop();
     await service.stop();
     await proxy?.close();
   }
-}
-
-const poolLabel = 'db_client_connection_pool_name="spillway"';
-
-function poolSample(m: Map<string, number>): PoolSample | null {
-  const limit = m.get("spillway_db_pool_limit");
-  if (limit === undefined) return null;
-  return {
-    limit,
-    hardCap: m.get(`db_client_connection_max{${poolLabel}}`) ?? 0,
-    inUse: m.get(`db_client_connection_count{${poolLabel},db_client_connection_state="used"}`) ?? 0,
-    waiting: m.get(`db_client_connection_pending_requests{${poolLabel}}`) ?? 0,
-    hashWaiting: m.get("spillway_password_hash_waiting") ?? 0,
-  };
 }
 
 function goals(sc: Scenario, runs: RunReport[], budget: number | null): Goal[] {
