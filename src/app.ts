@@ -182,9 +182,9 @@ export async function createSpillway(config: Config): Promise<Spillway> {
         return opsUrl;
       },
       listen: async () => {
-        await http.listen({ port: config.port, host: config.host });
+        await listenOn(http, config.port, config.host, "HTTP", "--port or PORT");
         if (ops) {
-          await ops.listen({ port: config.opsPort, host: config.opsHost });
+          await listenOn(ops, config.opsPort, config.opsHost, "ops", "--ops-port");
           opsUrl = listeningUrl(ops, config.opsHost);
         }
         return listeningUrl(http, config.host);
@@ -261,6 +261,25 @@ function observePool(
   pool.on("hard-cap-changed", (info) => log.info(info, "pool hard cap changed"));
   pool.on("leak", (info) => log.warn(info, "database connection held too long"));
   budget?.on("refresh-error", (err) => log.warn({ err }, "connection budget refresh failed"));
+}
+
+/** Listens, or says plainly which setting to change when the port is taken. */
+async function listenOn(
+  server: FastifyInstance,
+  port: number,
+  host: string,
+  what: string,
+  setting: string,
+): Promise<void> {
+  try {
+    await server.listen({ port, host });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
+    throw new SpillwayError("CONFIG_INVALID", {
+      message: `the ${what} port ${host}:${port} is in use; choose another with ${setting}`,
+      cause: err,
+    });
+  }
 }
 
 /** Runs shutdown steps in order; one failing step does not skip the rest. */

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -166,6 +167,42 @@ describe("spillway serve", () => {
     const code = await new Promise((resolve) => child.on("exit", resolve));
     expect(code).toBe(1);
     expect(err).toContain('--pool-max="0": expected 1 to 1000');
+  });
+});
+
+describe("a port already taken", () => {
+  it("is named with the setting to change, and the embedded database is stopped", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as AddressInfo).port;
+    const dataDir = join(dir, "taken");
+    try {
+      const child = spawn(process.execPath, [bin, "serve"], {
+        env: {
+          ...process.env,
+          DATABASE_URL: "",
+          SPILLWAY_DATA_DIR: dataDir,
+          SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
+          SPILLWAY_OPS_PORT: "0",
+          PORT: String(port),
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let err = "";
+      child.stderr.on("data", (c: Buffer) => {
+        err += c.toString();
+      });
+      const code = await new Promise((resolve) => child.on("exit", resolve));
+      expect(code, err).toBe(1);
+      expect(err).toContain(
+        `the HTTP port 127.0.0.1:${port} is in use; choose another with --port or PORT`,
+      );
+      // PostgreSQL removes its pid file when it stops.
+      expect(existsSync(join(dataDir, "postmaster.pid"))).toBe(false);
+      expect(existsSync(join(dataDir, "PG_VERSION"))).toBe(true);
+    } finally {
+      taken.close();
+    }
   });
 });
 

@@ -64,7 +64,14 @@ async function serve(config: ReturnType<typeof resolveConfig>): Promise<number> 
   }
   const app = await createSpillway(config);
   const log = app.http.log;
-  const url = await app.listen();
+  let url: string;
+  try {
+    url = await app.listen();
+  } catch (err) {
+    // Nothing may outlive a failed start: the embedded database least of all.
+    await app.close().catch(() => {});
+    throw err;
+  }
   // A cluster worker's IPC channel would keep it alive after the drain.
   const exit = (code: number) => {
     if (cluster.isWorker) cluster.worker?.disconnect();
