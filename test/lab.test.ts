@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runSpikeLab } from "../src/lab/index.js";
 import { labPassword } from "../src/lab/lab-database.js";
 import { drive } from "../src/lab/load-driver.js";
-import { quantile } from "../src/lab/report.js";
+import { headline, quantile, toMarkdown } from "../src/lab/report.js";
 import { scenario } from "../src/lab/scenarios.js";
 import { seedThroughApi, spillwayApi } from "../src/lab/target-api.js";
 import { freePort } from "./support/free-port.js";
@@ -195,6 +195,50 @@ describe("scenarios and statistics", () => {
     expect(sc.phases.find((p) => p.name === "spike")?.rate).toBe(base * 10);
     expect(() => scenario("nope")).toThrow(/unknown scenario/);
   });
+  it("names the errors other than 503 by kind, and what a 429 means", () => {
+    const point = (phase: string, otherByKind: Record<string, number>) => ({
+      second: 0,
+      phase,
+      offered: 1,
+      ok: 0,
+      goodput: 0,
+      shed: 0,
+      shedByRoute: { session: 0, login: 0, register: 0 },
+      shedByCode: {},
+      otherErrors: Object.values(otherByKind).reduce((a, b) => a + b, 0),
+      otherByKind,
+      clientLagP99Ms: 0,
+      p50Ms: { session: 0, login: 0, register: 0 },
+      p99Ms: { session: 0, login: 0, register: 0 },
+      shedP99Ms: 0,
+      dbConnections: null,
+      pool: null,
+    });
+    const md = toMarkdown({
+      scenario: "jan15",
+      description: "d",
+      machine: { cores: 2, node: "v20" },
+      date: "now",
+      durationScale: 1,
+      budget: null,
+      goals: [],
+      runs: [
+        {
+          config: "target",
+          headline: headline([], []),
+          series: [
+            point("warmup", { "500": 9 }),
+            point("spike", { "429": 2 }),
+            point("spike", { "429": 1, timeout: 1 }),
+          ],
+        },
+      ],
+    });
+    // Warm-up is not measured; the rest is summed by kind.
+    expect(md).toContain("Errors other than 503, by kind: target: 429 ×3, timeout ×1.");
+    expect(md).toContain("SPILLWAY_THROTTLE_ENABLED=false");
+  });
+
   it("quantiles", () => {
     expect(quantile([], 0.99)).toBe(0);
     expect(quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.5)).toBe(6);

@@ -13,6 +13,8 @@ export interface SecondStats {
   goodput: number;
   shed: number;
   otherErrors: number;
+  /** Errors other than 503 by kind: the HTTP status, "socket" or "timeout". */
+  otherByKind: Record<string, number>;
   over5s: number;
   /** Latencies in ms of this second's responses, per route. */
   latencies: Record<Route, number[]>;
@@ -59,6 +61,12 @@ interface Context {
 /** Waves per phase, started 1/spreadWaves s apart. */
 const spreadWaves = 20;
 
+function countOther(s: SecondStats, kind: string, n = 1): void {
+  if (n <= 0) return;
+  s.otherErrors += n;
+  s.otherByKind[kind] = (s.otherByKind[kind] ?? 0) + n;
+}
+
 /** The w-th of n near-equal integer shares of total. */
 function share(total: number, n: number, w: number): number {
   return Math.floor(total / n) + (w < total % n ? 1 : 0);
@@ -99,6 +107,7 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
         goodput: 0,
         shed: 0,
         otherErrors: 0,
+        otherByKind: {},
         over5s: 0,
         latencies: { session: [], login: [], register: [] },
         shedLatencies: [],
@@ -176,14 +185,12 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
           s.shedByRoute[route]++;
           s.shedLatencies.push(durationMs);
         } else {
-          s.otherErrors++;
+          countOther(s, String(status));
           s.latencies[route].push(durationMs);
         }
       },
     );
-    instance.on("reqError", () => {
-      bucket().otherErrors++;
-    });
+    instance.on("reqError", () => countOther(bucket(), "socket"));
     return done;
   };
   const ticker = setInterval(() => bucket(), 250);
@@ -212,7 +219,7 @@ export async function drive(input: DriverInput): Promise<DriverResult> {
       const timeouts = results.reduce((n, r) => n + r.timeouts, 0);
       // Requests the client gave up on (its 10 s timeout) count as errors, and as over 5 s.
       const last = bucket();
-      last.otherErrors += timeouts;
+      countOther(last, "timeout", timeouts);
       last.over5s += timeouts;
     }
   } finally {

@@ -51,6 +51,8 @@ export interface SeriesPoint {
   shedByRoute: Record<Route, number>;
   shedByCode: Record<string, number>;
   otherErrors: number;
+  /** Errors other than 503 by kind: the HTTP status, "socket" or "timeout". */
+  otherByKind: Record<string, number>;
   clientLagP99Ms: number;
   p50Ms: Record<Route, number>;
   p99Ms: Record<Route, number>;
@@ -89,6 +91,7 @@ export function series(seconds: SecondStats[], samples: SecondSample[]): SeriesP
     shedByCode: s.shedByCode,
     clientLagP99Ms: s.clientLagP99Ms,
     otherErrors: s.otherErrors,
+    otherByKind: s.otherByKind,
     p50Ms: per(s, 0.5),
     p99Ms: per(s, 0.99),
     shedP99Ms: quantile(s.shedLatencies, 0.99),
@@ -163,6 +166,21 @@ export function toMarkdown(report: LabReport): string {
     }),
     "",
   ];
+  const kinds = report.runs.flatMap((r) => {
+    const byKind: Record<string, number> = {};
+    for (const p of r.series.filter((p) => p.phase !== "warmup"))
+      for (const [kind, n] of Object.entries(p.otherByKind)) byKind[kind] = (byKind[kind] ?? 0) + n;
+    const listed = Object.entries(byKind).map(([kind, n]) => `${kind} ×${n}`);
+    return listed.length ? [`${r.config}: ${listed.join(", ")}`] : [];
+  });
+  if (kinds.length) {
+    lines.push(`Errors other than 503, by kind: ${kinds.join("; ")}.`);
+    if (kinds.some((k) => k.includes("429 ×")))
+      lines.push(
+        "429 means the service rate-limited the lab's client (every request comes from 127.0.0.1): run a target with SPILLWAY_THROTTLE_ENABLED=false.",
+      );
+    lines.push("");
+  }
   const restarts = report.runs.filter((r) => r.restart);
   if (restarts.length) {
     lines.push(
