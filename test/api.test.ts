@@ -118,6 +118,36 @@ describe("POST /v1/register", () => {
 });
 
 describe("POST /v1/login", () => {
+  it("writes the user row only when a login changes it", async () => {
+    const email = uniqueEmail("nowrite");
+    const reg = await register(email);
+    const userId = reg.json.user.id;
+    const row = async () =>
+      (
+        await sql<{ version: string; failed_logins: number }>(
+          t.databaseUrl,
+          "SELECT xmin::text AS version, failed_logins FROM users WHERE id = $1",
+          [userId],
+        )
+      )[0];
+    const login = (password: string) =>
+      call(t.baseUrl, "POST", "/v1/login", { json: { email, password } });
+    const before = await row();
+    expect((await login(strongPassword)).status).toBe(200);
+    expect(await row()).toEqual(before); // a clean login: no new row version
+
+    expect((await login("not-the-password-1")).status).toBe(401);
+    expect((await row())?.failed_logins).toBe(1);
+    expect((await login(strongPassword)).status).toBe(200);
+    expect((await row())?.failed_logins).toBe(0); // cleared on success
+    const events = await sql<{ n: number }>(
+      t.databaseUrl,
+      "SELECT count(*)::int AS n FROM auth_events WHERE user_id = $1 AND kind = 'login_success'",
+      [userId],
+    );
+    expect(events[0]?.n).toBe(2);
+  });
+
   it("logs in with the right password and issues a new session", async () => {
     const email = uniqueEmail();
     const reg = await register(email);

@@ -128,9 +128,9 @@ describe("spillway serve", () => {
       });
     const first = await run();
     expect(first.code, first.out).toBe(0);
-    expect(first.out).toMatch(/applied migrations 1; schema at version 1/);
+    expect(first.out).toMatch(/applied migrations 1, 2; schema at version 2/);
     const second = await run();
-    expect(second.out).toMatch(/schema up to date at version 1/);
+    expect(second.out).toMatch(/schema up to date at version 2/);
   });
 
   it("runs password hashing below the event loop's CPU priority", async () => {

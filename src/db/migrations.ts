@@ -60,4 +60,11 @@ CREATE TRIGGER auth_events_append_only BEFORE UPDATE OR DELETE ON auth_events
   EXECUTE FUNCTION auth_events_append_only();
 `,
   },
+  {
+    version: 2,
+    name: "no last_login_at",
+    // A login no longer writes the user row unless something changes; the
+    // time of each login is in auth_events ('login_success').
+    sql: "ALTER TABLE users DROP COLUMN last_login_at;",
+  },
 ];

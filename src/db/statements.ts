@@ -86,7 +86,13 @@ SELECT id, email, display_name, password_hash, locked_until, created_at
 FROM users WHERE email = $1`,
   ),
 
-  /** Opens a session after a good password; clears failures; stores a new hash when one is given. */
+  /**
+   * Opens a session after a good password. The user row is written only when
+   * something changes (failures to clear, a lock to lift, a new hash): a
+   * clean login writes no user row, so concurrent logins to one account do
+   * not queue on its row lock, and a login storm writes sessions and events
+   * only.
+   */
   loginSucceeded: statement<
     [
       userId: string,
@@ -102,10 +108,12 @@ FROM users WHERE email = $1`,
     "bulk",
     `
 WITH u AS (
-  UPDATE users SET failed_logins = 0, lockouts = 0, locked_until = NULL, last_login_at = now(),
+  SELECT id, email, display_name, created_at FROM users WHERE id = $1
+), cleared AS (
+  UPDATE users SET failed_logins = 0, lockouts = 0, locked_until = NULL,
                    password_hash = coalesce($6, password_hash)
   WHERE id = $1
-  RETURNING id, email, display_name, created_at
+    AND (failed_logins <> 0 OR lockouts <> 0 OR locked_until IS NOT NULL OR $6::text IS NOT NULL)
 ), s AS (
   INSERT INTO sessions (user_id, token_hash, expires_at, ip, user_agent)
   SELECT u.id, $2, now() + make_interval(secs => $3), $4, $5 FROM u
