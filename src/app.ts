@@ -112,12 +112,15 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       eventLoopLagLimitMs: config.hashEventLoopLagLimitMs,
     });
     cleanup.unshift(async () => hasher.close());
+    // Hashing (libuv's pool) and the password policy (a worker thread) run
+    // below the event loop's CPU priority: on a saturated host session
+    // checks and refusals are answered first.
+    lowerThreadPoolPriority(config.hashThreadNice);
     const policy = new PasswordPolicy({
       minScore: config.passwordMinScore,
       workerNice: config.hashThreadNice,
     });
     cleanup.unshift(() => policy.close());
-    lowerThreadPoolPriority(config.hashThreadNice);
     const accounts = new Accounts(config, {
       db,
       hasher,
