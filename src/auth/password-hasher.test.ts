@@ -4,6 +4,17 @@ import { PasswordHasher } from "./password-hasher.js";
 
 const light = { memoryCostKib: 1024, timeCost: 1, parallelism: 1 };
 
+/** One hash slot on a clock that only moves when told, after one hash that took 20 ms on it. */
+async function oneSlotAt20Ms(config: { queueTimeoutMs: number; queueTargetMs?: number }) {
+  const clock = { t: 0, now: () => clock.t };
+  const hasher = new PasswordHasher({ concurrency: 1, queueMax: 100, ...config, ...light, clock });
+  const warm = hasher.hash("warm-up-pw");
+  clock.t += 20;
+  await warm;
+  expect(hasher.serviceMs).toBe(20);
+  return { hasher, clock };
+}
+
 describe("PasswordHasher", () => {
   it("hashes and verifies argon2id", async () => {
     const hasher = new PasswordHasher({
@@ -97,21 +108,8 @@ describe("PasswordHasher", () => {
   });
 
   it("while overloaded admits only what starts within 5 targets, and stays so for a second", async () => {
-    const clock = { t: 0, now: () => clock.t };
     // Target 10 ms: while overloaded, admitted only if it starts within 50 ms.
-    const hasher = new PasswordHasher({
-      concurrency: 1,
-      queueMax: 100,
-      queueTimeoutMs: 10_000,
-      queueTargetMs: 10,
-      ...light,
-      clock,
-    });
-    // One hash takes 20 ms on this clock.
-    const warm = hasher.hash("warm-up-pw");
-    clock.t += 20;
-    await warm;
-    expect(hasher.serviceMs).toBe(20);
+    const { hasher, clock } = await oneSlotAt20Ms({ queueTimeoutMs: 10_000, queueTargetMs: 10 });
     const outcome = (p: Promise<unknown>) =>
       p.then(
         () => "done",
@@ -152,17 +150,7 @@ describe("PasswordHasher", () => {
   });
 
   it("admits with a ticket that holds its place until used or released", async () => {
-    const clock = { t: 0, now: () => clock.t };
-    const hasher = new PasswordHasher({
-      concurrency: 1,
-      queueMax: 100,
-      queueTimeoutMs: 30,
-      ...light,
-      clock,
-    });
-    const warm = hasher.hash("warm-up-pw");
-    clock.t += 20;
-    await warm; // one hash: 20 ms on this clock
+    const { hasher } = await oneSlotAt20Ms({ queueTimeoutMs: 30 });
     const running = hasher.hash("pw-pw-pw-pw");
     const first = hasher.admit(); // would start in 20 ms: within 30
     // The queue is empty, but the first ticket will be ahead: 40 ms > 30.

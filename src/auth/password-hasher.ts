@@ -72,7 +72,7 @@ export class PasswordHasher {
   #reserved = 0;
   #intervalStartMs = 0;
   #minWaitMs = Number.POSITIVE_INFINITY;
-  /** Overload mode lasts this long after the queue last stood, so it does not flap. */
+  /** Overloaded until then: a second after the queue last stood or refused (see #overloaded). */
   #overloadUntilMs = Number.NEGATIVE_INFINITY;
   /** Slots in use now: `concurrency`, or one fewer while the event loop lags. */
   #slots: number;
@@ -132,14 +132,6 @@ export class PasswordHasher {
 
   verify(encoded: string, password: string, signal?: AbortSignal): Promise<boolean> {
     return this.#submit(() => verify(encoded, password), signal);
-  }
-
-  /**
-   * Verifies against a fixed hash of the current parameters: the same work
-   * as a real verify, so an unknown email takes as long as a wrong password.
-   */
-  async verifyDummy(password: string, signal?: AbortSignal): Promise<void> {
-    await this.admit().verifyDummy(password, signal);
   }
 
   /** True when a stored hash was made with other parameters than today's. */
