@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import { scrapeMetrics } from "../src/lab/metrics-scrape.js";
 import { freePort } from "./support/free-port.js";
 import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
 import { createTestDatabase, sql, startTestApp } from "./support/test-app.js";
+import { threadNices } from "./support/threads.js";
 
 const bin = new URL("../bin/spillway.cjs", import.meta.url).pathname;
 
@@ -49,6 +50,26 @@ async function serve(env: Record<string, string>): Promise<Served> {
     setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 60_000).unref();
   });
   return { child, baseUrl, output: () => out, exited };
+}
+
+/** `spillway ARGS` to completion: its exit code and everything it printed. */
+function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, DATABASE_URL: "", SPILLWAY_OPS_PORT: "0", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    const collect = (c: Buffer) => {
+      out += c.toString();
+    };
+    child.stdout.on("data", collect);
+    child.stderr.on("data", collect);
+    child.on("exit", (code) => resolve({ code, out }));
+  });
 }
 
 describe("spillway serve", () => {
@@ -106,26 +127,10 @@ describe("spillway serve", () => {
 
   it("spillway migrate applies the schema once and then reports it up to date", async () => {
     const env = {
-      ...process.env,
-      DATABASE_URL: "",
       SPILLWAY_DATA_DIR: join(dir, "migrate"),
       SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
     };
-    const run = () =>
-      new Promise<{ code: number | null; out: string }>((resolve) => {
-        const child = spawn(process.execPath, [bin, "migrate"], {
-          env,
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        let out = "";
-        child.stdout.on("data", (c: Buffer) => {
-          out += c.toString();
-        });
-        child.stderr.on("data", (c: Buffer) => {
-          out += c.toString();
-        });
-        child.on("exit", (code) => resolve({ code, out }));
-      });
+    const run = () => runCli(["migrate"], env);
     const first = await run();
     expect(first.code, first.out).toBe(0);
     expect(first.out).toMatch(/applied migrations 1, 2; schema at version 2/);
@@ -140,16 +145,11 @@ describe("spillway serve", () => {
     });
     try {
       const pid = served.child.pid ?? 0;
-      // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value.
-      const nice = (tid: string) =>
-        Number(
-          readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ")[16],
-        );
-      const threads = readdirSync(`/proc/${pid}/task`);
-      const lowered = threads.filter((tid) => nice(tid) === 10);
+      const nices = threadNices(pid);
+      const lowered = [...nices.values()].filter((n) => n === 10);
       // libuv's pool: one thread per core plus two (bin/typescript-entry.cjs).
       expect(lowered, served.output()).toHaveLength(availableParallelism() + 2);
-      expect(nice(String(pid))).toBe(0);
+      expect(nices.get(String(pid))).toBe(0);
     } finally {
       served.child.kill("SIGTERM");
       expect(await served.exited).toBe(0);
@@ -157,14 +157,7 @@ describe("spillway serve", () => {
   });
 
   it("refuses a bad setting with a clear message", async () => {
-    const child = spawn(process.execPath, [bin, "serve", "--pool-max", "0"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let err = "";
-    child.stderr.on("data", (c: Buffer) => {
-      err += c.toString();
-    });
-    const code = await new Promise((resolve) => child.on("exit", resolve));
+    const { code, out: err } = await runCli(["serve", "--pool-max", "0"]);
     expect(code).toBe(1);
     expect(err).toContain('--pool-max="0": expected 1 to 1000');
   });
@@ -177,22 +170,11 @@ describe("a port already taken", () => {
     const port = (taken.address() as AddressInfo).port;
     const dataDir = join(dir, "taken");
     try {
-      const child = spawn(process.execPath, [bin, "serve"], {
-        env: {
-          ...process.env,
-          DATABASE_URL: "",
-          SPILLWAY_DATA_DIR: dataDir,
-          SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
-          SPILLWAY_OPS_PORT: "0",
-          PORT: String(port),
-        },
-        stdio: ["ignore", "pipe", "pipe"],
+      const { code, out: err } = await runCli(["serve"], {
+        SPILLWAY_DATA_DIR: dataDir,
+        SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
+        PORT: String(port),
       });
-      let err = "";
-      child.stderr.on("data", (c: Buffer) => {
-        err += c.toString();
-      });
-      const code = await new Promise((resolve) => child.on("exit", resolve));
       expect(code, err).toBe(1);
       expect(err).toContain(
         `the HTTP port 127.0.0.1:${port} is in use; choose another with --port or PORT`,

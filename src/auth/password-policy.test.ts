@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { threadNices } from "../../test/support/threads.js";
 import { isSpillwayError } from "../errors/index.js";
 import { PasswordPolicy } from "./password-policy.js";
 
@@ -14,13 +14,9 @@ async function refusal(policy: PasswordPolicy, password: string, related: string
   }
 }
 
-/** Threads of this process at the given nice value (field 19 of their stat). */
+/** Threads of this process at the given nice value. */
 function threadsAtNice(nice: number): number {
-  return readdirSync("/proc/self/task").filter(
-    (tid) =>
-      Number(readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ")[16]) ===
-      nice,
-  ).length;
+  return [...threadNices().values()].filter((n) => n === nice).length;
 }
 
 describe("PasswordPolicy", () => {
