@@ -156,6 +156,22 @@ describe("spillway serve", () => {
     }
   });
 
+  it("spillway lab names a target it cannot reach, and fails", async () => {
+    const port = await freePort(); // free: nothing listens there
+    const { code, out } = await runCli([
+      "lab",
+      "spike",
+      "--target",
+      `http://127.0.0.1:${port}`,
+      "--duration-scale",
+      "0.05",
+    ]);
+    expect(code, out).toBe(1);
+    expect(out).toContain(
+      `spillway lab: cannot reach http://127.0.0.1:${port}: connect ECONNREFUSED`,
+    );
+  });
+
   it("refuses a bad setting with a clear message", async () => {
     const { code, out: err } = await runCli(["serve", "--pool-max", "0"]);
     expect(code).toBe(1);

@@ -29,7 +29,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(usage());
     return parsed.command === undefined && !parsed.help ? 1 : 0;
   }
-  if (parsed.command === "lab") return lab(argv.slice(1));
+  if (parsed.command === "lab") {
+    try {
+      return await lab(argv.slice(1));
+    } catch (err) {
+      // The lab's own failures (a target that cannot be reached, a port taken)
+      // are a message, not a stack.
+      console.error(`spillway lab: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
+  }
   try {
     const config = resolveConfig(process.env, parsed.flags);
     switch (parsed.command) {

@@ -65,7 +65,10 @@ export async function seedThroughApi(
   const send = async (request: LabRequest): Promise<LabResponse> => {
     const init: RequestInit = { method: request.method, headers: request.headers };
     if (request.body !== undefined) init.body = request.body;
-    const res = await fetch(new URL(request.path, baseUrl), init);
+    const res = await fetch(new URL(request.path, baseUrl), init).catch((err: unknown) => {
+      const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : err;
+      throw new Error(`cannot reach ${baseUrl}: ${String(cause)}`);
+    });
     return { status: res.status, headers: res.headers, body: await res.text() };
   };
   const credentials: string[] = [];
