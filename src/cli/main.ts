@@ -188,7 +188,7 @@ async function lab(argv: readonly string[]): Promise<number> {
   return report.goals.every((g) => g.met) ? 0 : 3;
 }
 
-/** The URL without a trailing slash, or null when it is not http(s). */
+/** The URL's origin (the lab's paths are absolute), or null when it is not http(s). */
 function validUrl(text: string): string | null {
   try {
     const url = new URL(text);
