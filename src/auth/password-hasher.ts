@@ -16,8 +16,8 @@ export interface PasswordHasherConfig {
   /**
    * CoDel target: when even the shortest wait of a 100 ms interval exceeds
    * it, the queue is standing, not absorbing a burst. Until a second passes
-   * with no standing queue and no refusal, a newcomer is admitted only if it
-   * would start within 5x the target. Default 20 ms.
+   * with no standing queue and no refusal, a newcomer is admitted only if at
+   * most one hash per slot is ahead of it. Default 50 ms.
    */
   queueTargetMs?: number;
   memoryCostKib: number;
@@ -51,8 +51,6 @@ interface Waiter {
 
 const argon2id = 2;
 const overloadHoldMs = 1000;
-/** While overloaded, a newcomer is admitted if it would start within this many targets. */
-const overloadAdmitTargets = 5;
 
 /**
  * Argon2id on a bounded queue sized to the cores. Hashing is CPU-bound: more
@@ -193,23 +191,23 @@ export class PasswordHasher {
 
   /**
    * Admission: refuse now what would wait longer than allowed. While
-   * overloaded, a newcomer is admitted only if it would start within 5
-   * targets: the queue then holds that much work, which keeps every slot busy
-   * (throughput is unchanged) while the excess is refused at once instead of
-   * after waiting out a deadline. 5, not 1: a closed loop of clients at
-   * capacity (each sending its next login as the last returns) stands at a
-   * few hashes per slot; admitting only one target's worth would refuse them
-   * over and over while the slots could serve them.
+   * overloaded, a newcomer is admitted only if at most one hash per slot is
+   * ahead of it: every slot still has its next hash ready when one finishes
+   * (throughput is unchanged) and an admitted one waits at most about one
+   * hash, while the excess is refused at once instead of after waiting out a
+   * deadline. Counted, not estimated: the estimate grows when the machine is
+   * busy answering refusals, and a limit in time would then shrink with it.
    */
   #refuses(): boolean {
     const ahead = this.#queue.length + this.#reserved;
     if (this.#running + ahead < this.#slots) return false;
-    const expectedWaitMs = Math.ceil((ahead + 1) / this.#slots) * this.serviceMs;
     const now = this.#clock.now();
-    const admitWithinMs = this.#admitWithinMs(now);
-    const refuse = ahead >= this.#config.queueMax || expectedWaitMs > admitWithinMs;
+    const refuse = this.#overloaded(now)
+      ? ahead >= this.#slots
+      : ahead >= this.#config.queueMax ||
+        Math.ceil((ahead + 1) / this.#slots) * this.serviceMs > this.#config.queueTimeoutMs;
     // Refusing means demand exceeds capacity: overload lasts while it does
-    // (a queue kept at the target no longer stands, so CoDel alone would let go).
+    // (a queue kept at one per slot no longer stands, so CoDel alone would let go).
     if (refuse) this.#overloadUntilMs = now + overloadHoldMs;
     return refuse;
   }
@@ -266,12 +264,12 @@ export class PasswordHasher {
   }
 
   /**
-   * The longest expected wait a newcomer is admitted with now: the burst
-   * tolerance, or 5 targets while overloaded. Every 100 ms it checks whether
-   * the queue stood (CoDel: even the shortest wait exceeded the target).
+   * Overloaded: in the last `overloadHoldMs` the queue stood (CoDel: even the
+   * shortest wait of a 100 ms interval exceeded the target) or a hash was
+   * refused. Held that long because a queue kept short drains now and then;
+   * leaving overload at once would admit a full burst tolerance again.
    */
-  #admitWithinMs(now: number): number {
-    const targetMs = this.#config.queueTargetMs ?? 20;
+  #overloaded(now: number): boolean {
     if (now - this.#intervalStartMs >= 100) {
       const head = this.#queue[0];
       const shortest =
@@ -280,23 +278,12 @@ export class PasswordHasher {
             ? now - head.enqueuedAtMs
             : 0
           : this.#minWaitMs;
-      const standing = this.#queue.length > 0 && shortest > targetMs;
+      const standing = this.#queue.length > 0 && shortest > (this.#config.queueTargetMs ?? 50);
       if (standing) this.#overloadUntilMs = now + overloadHoldMs;
       this.#intervalStartMs = now;
       this.#minWaitMs = Number.POSITIVE_INFINITY;
     }
-    return this.#overloaded(now)
-      ? Math.min(overloadAdmitTargets * targetMs, this.#config.queueTimeoutMs)
-      : this.#config.queueTimeoutMs;
-  }
-
-  /**
-   * Overloaded: in the last `overloadHoldMs` the queue stood or a hash was
-   * refused. Held that long because a queue kept at the target drains now
-   * and then; leaving overload at once would admit a full burst tolerance again.
-   */
-  #overloaded(nowMs: number): boolean {
-    return nowMs < this.#overloadUntilMs;
+    return now < this.#overloadUntilMs;
   }
 
   #drop(waiter: Waiter): void {
