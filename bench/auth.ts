@@ -78,6 +78,17 @@ try {
     token = ((await registered.json()) as { session: { token: string } }).session.token;
   }
 
+  /** Closed-loop logins as the 64 accounts in turn. */
+  const loginLoad = (connections: number, duration = seconds) =>
+    load({
+      url: `${baseUrl}/v1/login`,
+      method: "POST",
+      connections,
+      duration,
+      headers: { "content-type": "application/json" },
+      requests: loginRotation(accounts, password),
+    });
+
   // The machine is shared and noisy: alternate the reference and the
   // measured run a few times and take the median ratio.
   const rounds: { rawPerSecond: number; logins: Load; ratio: number }[] = [];
@@ -86,13 +97,7 @@ try {
       `round ${round + 1}/5: raw argon2id verifies (${cores} in flight), then logins through HTTP...`,
     );
     const rawPerSecond = await rawVerifyRate(seconds / 2);
-    const logins = await load({
-      url: `${baseUrl}/v1/login`,
-      method: "POST",
-      connections: loginClients,
-      headers: { "content-type": "application/json" },
-      requests: loginRotation(accounts, password),
-    });
+    const logins = await loginLoad(loginClients);
     rounds.push({ rawPerSecond: round1(rawPerSecond), logins, ratio: logins.rps / rawPerSecond });
   }
   const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[2];
@@ -101,14 +106,7 @@ try {
   const raw = median.rawPerSecond;
 
   console.log(`overload: 16 logins in a closed loop, each 503 resent at once (${seconds / 2}s)...`);
-  const overload = await load({
-    url: `${baseUrl}/v1/login`,
-    method: "POST",
-    connections: 16,
-    headers: { "content-type": "application/json" },
-    requests: loginRotation(accounts, password),
-    duration: seconds / 2,
-  });
+  const overload = await loginLoad(16, seconds / 2);
 
   console.log(`hello-world and session checks (${seconds}s each)...`);
   const helloLoad = await load({ url: `${helloUrl}/hello`, connections: 32 });
