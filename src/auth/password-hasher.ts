@@ -16,8 +16,8 @@ export interface PasswordHasherConfig {
   /**
    * CoDel target: when even the shortest wait of a 100 ms interval exceeds
    * it, the queue is standing, not absorbing a burst. Until a second passes
-   * with no standing queue and no refusal, a newcomer is admitted only if at
-   * most one hash per slot is ahead of it. Default 50 ms.
+   * with no standing queue and no refusal, a newcomer is admitted only if
+   * fewer than two hashes per slot are in front of it. Default 50 ms.
    */
   queueTargetMs?: number;
   memoryCostKib: number;
@@ -191,22 +191,23 @@ export class PasswordHasher {
 
   /**
    * Admission: refuse now what would wait longer than allowed. While
-   * overloaded, a newcomer is admitted only if at most one hash per slot is
-   * ahead of it: an admitted one waits about one hash, and the excess is
-   * refused at once instead of after waiting out a deadline. The price: a
-   * ticket still in its email lookup or password policy counts as ahead, so
-   * a slot can free with nothing queued and idle for a moment (in the lab's
-   * spike ~100 hashes/s served instead of ~155 with two per slot, for an
-   * admitted p99 of ~35 ms instead of ~50). Counted, not estimated: the
-   * estimate grows when the machine is busy answering refusals, and a limit
-   * in time would then shrink with it.
+   * overloaded, a newcomer is admitted only if fewer than two hashes per slot
+   * are in front of it (running, queued, or held by a ticket that will
+   * queue): it then waits about one hash at most, and the excess is refused
+   * at once instead of after waiting out a deadline. Running ones count too,
+   * so a slot that frees while the tickets ahead are still in their email
+   * lookup or password policy lets the next newcomer in, and a burst into
+   * idle slots fills them. Counted, not estimated: the estimate grows when
+   * the machine is busy answering refusals, and a limit in time would then
+   * shrink with it.
    */
   #refuses(): boolean {
     const ahead = this.#queue.length + this.#reserved;
-    if (this.#running + ahead < this.#slots) return false;
+    const inFront = this.#running + ahead;
+    if (inFront < this.#slots) return false;
     const now = this.#clock.now();
     const refuse = this.#overloaded(now)
-      ? ahead >= this.#slots
+      ? inFront >= 2 * this.#slots
       : ahead >= this.#config.queueMax ||
         Math.ceil((ahead + 1) / this.#slots) * this.serviceMs > this.#config.queueTimeoutMs;
     // Refusing means demand exceeds capacity: overload lasts while it does
