@@ -61,6 +61,9 @@ describe("ops listener", () => {
     // One hash for the registration, one verification for the login.
     expect(hashes(after) - hashes(before)).toBe(2);
     expect(after.get("spillway_session_cache_entries")).toBeGreaterThanOrEqual(1);
+    // Nothing was refused: the hashing was never overloaded.
+    expect(after.get("spillway_password_hash_refused_total")).toBe(0);
+    expect(after.get("spillway_password_hash_overloaded")).toBe(0);
     const open =
       (after.get(`db_client_connection_count{${pool},db_client_connection_state="used"}`) ?? -1) +
       (after.get(`db_client_connection_count{${pool},db_client_connection_state="idle"}`) ?? -1);

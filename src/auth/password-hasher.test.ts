@@ -124,6 +124,8 @@ describe("PasswordHasher", () => {
     expect(hasher.waiting).toBe(4); // 4 ahead on one slot: refused at once
     expect(await refused).toBe("refused");
     expect(await Promise.all(burst)).toEqual(Array(5).fill("done"));
+    expect(hasher.overloaded).toBe(true);
+    expect(hasher.refused).toBe(1);
 
     // Drained, but within a second of standing: one runs, one waits, the
     // rest are refused, however short the measured hash time.
@@ -145,6 +147,7 @@ describe("PasswordHasher", () => {
 
     // A second after the last refusal the burst tolerance is back.
     clock.t += 1001;
+    expect(hasher.overloaded).toBe(false);
     const later = Array.from({ length: 5 }, () => outcome(hasher.hash("pw-pw-pw-pw")));
     expect(await Promise.all(later)).toEqual(Array(5).fill("done"));
   });

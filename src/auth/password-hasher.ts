@@ -66,6 +66,7 @@ export class PasswordHasher {
   #serviceMs: number | undefined;
   #dummyHash: Promise<string> | undefined;
   #completed = 0;
+  #refused = 0;
   /** Admitted tickets not yet used: they will queue, so they count in the estimate. */
   #reserved = 0;
   #intervalStartMs = 0;
@@ -118,6 +119,14 @@ export class PasswordHasher {
   /** Hashes and verifications finished since start. */
   get completed(): number {
     return this.#completed;
+  }
+  /** Hashes and verifications answered HASH_SATURATED (refused, or given up waiting). */
+  get refused(): number {
+    return this.#refused;
+  }
+  /** True while overloaded: newcomers are held to fewer than two per slot in front. */
+  get overloaded(): boolean {
+    return this.#clock.now() < this.#overloadUntilMs;
   }
   /** Average milliseconds one hash takes on this machine now. */
   get serviceMs(): number {
@@ -299,6 +308,7 @@ export class PasswordHasher {
   }
 
   #saturated(): SpillwayError {
+    this.#refused++;
     const drainSeconds = ((this.#queue.length / this.#slots) * this.serviceMs) / 1000;
     return new SpillwayError("HASH_SATURATED", {
       retryAfterSeconds: Math.max(1, Math.ceil(drainSeconds)),

@@ -146,6 +146,23 @@ export function createMetrics(sources: MetricSources): Registry {
       this.inc(hasher.completed);
     },
   });
+  new Counter({
+    name: "spillway_password_hash_refused_total",
+    help: "Password hashes and verifications answered 503 HASH_SATURATED (refused, or given up waiting).",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(hasher.refused);
+    },
+  });
+  new Gauge({
+    name: "spillway_password_hash_overloaded",
+    help: "1 while hashing is overloaded: newcomers are admitted only with fewer than two hashes per slot in front.",
+    registers: [registry],
+    collect() {
+      this.set(hasher.overloaded ? 1 : 0);
+    },
+  });
   new Gauge({
     name: "spillway_session_cache_entries",
     help: "Sessions held in the in-process cache.",
