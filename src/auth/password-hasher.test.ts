@@ -4,10 +4,13 @@ import { PasswordHasher } from "./password-hasher.js";
 
 const light = { memoryCostKib: 1024, timeCost: 1, parallelism: 1 };
 
-/** One hash slot on a clock that only moves when told, after one hash that took 20 ms on it. */
-async function oneSlotAt20Ms(config: { queueTimeoutMs: number; queueTargetMs?: number }) {
+/** Hash slots on a clock that only moves when told, after one hash that took 20 ms on it. */
+async function slotsAt20Ms(
+  config: { queueTimeoutMs: number; queueTargetMs?: number },
+  concurrency = 1,
+) {
   const clock = { t: 0, now: () => clock.t };
-  const hasher = new PasswordHasher({ concurrency: 1, queueMax: 100, ...config, ...light, clock });
+  const hasher = new PasswordHasher({ concurrency, queueMax: 100, ...config, ...light, clock });
   const warm = hasher.hash("warm-up-pw");
   clock.t += 20;
   await warm;
@@ -108,7 +111,7 @@ describe("PasswordHasher", () => {
   });
 
   it("while overloaded admits fewer than two hashes per slot in front, and stays so for a second", async () => {
-    const { hasher, clock } = await oneSlotAt20Ms({ queueTimeoutMs: 10_000, queueTargetMs: 10 });
+    const { hasher, clock } = await slotsAt20Ms({ queueTimeoutMs: 10_000, queueTargetMs: 10 });
     const outcome = (p: Promise<unknown>) =>
       p.then(
         () => "done",
@@ -152,8 +155,35 @@ describe("PasswordHasher", () => {
     expect(await Promise.all(later)).toEqual(Array(5).fill("done"));
   });
 
+  it("while overloaded hashes on one core fewer, and on all of them once overload ends", async () => {
+    const { hasher, clock } = await slotsAt20Ms({ queueTimeoutMs: 30 }, 2);
+    expect(hasher.slots).toBe(2);
+    const started = [hasher.hash("pw-pw-pw-pw"), hasher.hash("pw-pw-pw-pw")];
+    expect(hasher.running).toBe(2);
+    // Two running on two slots: the next two would start in 20 ms (within
+    // 30), the one after them in 40: refused, and overload begins.
+    const waiting = [hasher.hash("pw-pw-pw-pw"), hasher.hash("pw-pw-pw-pw")];
+    await expect(hasher.hash("pw-pw-pw-pw")).rejects.toMatchObject({ code: "HASH_SATURATED" });
+    expect(hasher.overloaded).toBe(true);
+    expect(hasher.slots).toBe(1);
+    await Promise.all(started);
+    // Both slots freed, but only one is in use while overloaded.
+    expect([hasher.running, hasher.waiting]).toEqual([1, 1]);
+    await Promise.all(waiting);
+    const one = [hasher.hash("pw-pw-pw-pw"), hasher.hash("pw-pw-pw-pw")];
+    expect([hasher.running, hasher.waiting]).toEqual([1, 1]);
+    await Promise.all(one);
+
+    clock.t += 1001;
+    expect(hasher.overloaded).toBe(false);
+    expect(hasher.slots).toBe(2);
+    const two = [hasher.hash("pw-pw-pw-pw"), hasher.hash("pw-pw-pw-pw")];
+    expect([hasher.running, hasher.waiting]).toEqual([2, 0]);
+    await Promise.all(two);
+  });
+
   it("admits with a ticket that holds its place until used or released", async () => {
-    const { hasher } = await oneSlotAt20Ms({ queueTimeoutMs: 30 });
+    const { hasher } = await slotsAt20Ms({ queueTimeoutMs: 30 });
     const running = hasher.hash("pw-pw-pw-pw");
     const first = hasher.admit(); // would start in 20 ms: within 30
     // The queue is empty, but the first ticket will be ahead: 40 ms > 30.

@@ -73,7 +73,7 @@ export class PasswordHasher {
   #minWaitMs = Number.POSITIVE_INFINITY;
   /** Overloaded until then: a second after the queue last stood or refused (see #overloaded). */
   #overloadUntilMs = Number.NEGATIVE_INFINITY;
-  /** Slots in use now: `concurrency`, or one fewer while the event loop lags. */
+  /** `concurrency`, or one fewer while the event loop lags (see #slotsNow). */
   #slots: number;
   #lagTimer: NodeJS.Timeout | undefined;
   #lagDelay: LoopDelay | undefined;
@@ -99,9 +99,24 @@ export class PasswordHasher {
     }
   }
 
-  /** Hash slots in use now (fewer than `concurrency` while the event loop lags). */
+  /** Hash slots in use now (fewer than `concurrency` while overloaded or the event loop lags). */
   get slots(): number {
-    return this.#slots;
+    return this.#slotsNow(this.#clock.now() < this.#overloadUntilMs);
+  }
+
+  /**
+   * While overloaded, hashing leaves a core to everything else: the event
+   * loop, PostgreSQL and the requests that need no hash. Hashes at nice 10
+   * on every core still take the others' memory bandwidth and the gaps in
+   * their CPU, so every hash takes about twice as long and so does every
+   * request around it; with a core left, hashes take their uncontended time
+   * and admitted logins their baseline latency. The cost is hash throughput,
+   * while the excess is refused anyway. Never below one slot.
+   */
+  #slotsNow(overloaded: boolean): number {
+    return overloaded
+      ? Math.max(1, Math.min(this.#slots, this.#config.concurrency - 1))
+      : this.#slots;
   }
 
   /** Stops the event-loop watch. */
@@ -211,14 +226,16 @@ export class PasswordHasher {
    * shrink with it.
    */
   #refuses(): boolean {
+    const now = this.#clock.now();
+    const overloaded = this.#overloaded(now);
+    const slots = this.#slotsNow(overloaded);
     const ahead = this.#queue.length + this.#reserved;
     const inFront = this.#running + ahead;
-    if (inFront < this.#slots) return false;
-    const now = this.#clock.now();
-    const refuse = this.#overloaded(now)
-      ? inFront >= 2 * this.#slots
+    if (inFront < slots) return false;
+    const refuse = overloaded
+      ? inFront >= 2 * slots
       : ahead >= this.#config.queueMax ||
-        Math.ceil((ahead + 1) / this.#slots) * this.serviceMs > this.#config.queueTimeoutMs;
+        Math.ceil((ahead + 1) / slots) * this.serviceMs > this.#config.queueTimeoutMs;
     // Refusing means demand exceeds capacity: overload lasts while it does
     // (a queue kept at one per slot no longer stands, so CoDel alone would let go).
     if (refuse) this.#overloadUntilMs = now + overloadHoldMs;
@@ -227,7 +244,7 @@ export class PasswordHasher {
 
   #submit<T>(work: () => Promise<T>, signal?: AbortSignal, admitted = false): Promise<T> {
     if (signal?.aborted) return Promise.reject(this.#saturated());
-    if (this.#running < this.#slots && this.#queue.length === 0) return this.#run(work);
+    if (this.#running < this.slots && this.#queue.length === 0) return this.#run(work);
     // Refuse now what could not start before its deadline anyway.
     if (!admitted && this.#refuses()) return Promise.reject(this.#saturated());
     return new Promise<T>((resolve, reject) => {
@@ -267,7 +284,8 @@ export class PasswordHasher {
   }
 
   #startWaiting(): void {
-    while (this.#running < this.#slots) {
+    const slots = this.slots;
+    while (this.#running < slots) {
       const next = this.#queue.shift();
       if (!next) return;
       clearTimeout(next.timer);
@@ -309,7 +327,7 @@ export class PasswordHasher {
 
   #saturated(): SpillwayError {
     this.#refused++;
-    const drainSeconds = ((this.#queue.length / this.#slots) * this.serviceMs) / 1000;
+    const drainSeconds = ((this.#queue.length / this.slots) * this.serviceMs) / 1000;
     return new SpillwayError("HASH_SATURATED", {
       retryAfterSeconds: Math.max(1, Math.ceil(drainSeconds)),
     });

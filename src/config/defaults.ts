@@ -205,7 +205,7 @@ export const settings = {
     default: 50,
     min: 1,
     max: 10_000,
-    doc: "CoDel target for the hash queue: once it stands above this (or refuses), admit at most one waiting hash per slot until a second passes with neither",
+    doc: "CoDel target for the hash queue: once it stands above this (or refuses), hash on one core fewer and admit at most one waiting hash per slot until a second passes with neither",
   },
   hashThreadNice: {
     kind: "int",
