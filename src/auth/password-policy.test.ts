@@ -33,6 +33,17 @@ describe("PasswordPolicy", () => {
     expect(await refusal(policy, strong)).toBeUndefined();
   });
 
+  it("judges a long password by its first 64 characters", async () => {
+    const policy = new PasswordPolicy({ minScore: 2 });
+    const tail = "Qm7#vR2k!Zp9wL4x".repeat(6);
+    expect(await refusal(policy, tail)).toBeUndefined();
+    // Only the head is estimated: a guessable head is refused whatever follows.
+    expect(await refusal(policy, "a".repeat(64) + tail)).toMatchObject({ reason: "guessable" });
+    expect(await refusal(policy, strong + "a".repeat(200))).toBeUndefined();
+    // Look-alike characters up to the length limit: judged like any other.
+    expect(await refusal(policy, "4@8(3691!|7$5+%2".repeat(16))).toBeUndefined();
+  });
+
   it("estimates on a worker thread below the event loop's priority, with the same verdicts", async () => {
     const before = threadsAtNice(7);
     const policy = new PasswordPolicy({ minScore: 2, workerNice: 7 });
