@@ -155,6 +155,30 @@ describe("PasswordHasher", () => {
     expect(await Promise.all(later)).toEqual(Array(5).fill("done"));
   });
 
+  it("learns the hash time from the mean of the first ten hashes, then an average", async () => {
+    const clock = { t: 0, now: () => clock.t };
+    const hasher = new PasswordHasher({
+      concurrency: 1,
+      queueMax: 10,
+      queueTimeoutMs: 1000,
+      ...light,
+      clock,
+    });
+    const timed = async (ms: number) => {
+      const hashing = hasher.hash("pw-pw-pw-pw");
+      clock.t += ms;
+      await hashing;
+    };
+    await timed(100); // a cold first hash
+    expect(hasher.serviceMs).toBe(100);
+    await timed(10);
+    expect(hasher.serviceMs).toBe(55);
+    for (let i = 0; i < 8; i++) await timed(10);
+    expect(hasher.serviceMs).toBeCloseTo(19, 6); // the mean of ten
+    await timed(30);
+    expect(hasher.serviceMs).toBeCloseTo(0.9 * 19 + 0.1 * 30, 6);
+  });
+
   it("while overloaded hashes on one core fewer, and on all of them once overload ends", async () => {
     const { hasher, clock } = await slotsAt20Ms({ queueTimeoutMs: 30 }, 2);
     expect(hasher.slots).toBe(2);

@@ -62,7 +62,10 @@ export class PasswordHasher {
   readonly #clock: Clock;
   readonly #queue: Waiter[] = [];
   #running = 0;
-  /** Exponential average of one hash's duration; undefined until the first hash. */
+  /**
+   * Average of one hash's duration: the mean of the first ten, then an
+   * exponential average (weight 0.1). Undefined until the first hash.
+   */
   #serviceMs: number | undefined;
   #dummyHash: Promise<string> | undefined;
   #completed = 0;
@@ -276,8 +279,12 @@ export class PasswordHasher {
     } finally {
       const tookMs = this.#clock.now() - started;
       this.#completed++;
-      this.#serviceMs =
-        this.#serviceMs === undefined ? tookMs : 0.9 * this.#serviceMs + 0.1 * tookMs;
+      // The first hash after start is cold (its memory is faulted in) and
+      // can take several times the next ones; starting an exponential
+      // average from it would overrate every wait for the next ten hashes
+      // and refuse the first crowd's logins that would have started in time.
+      const weight = Math.max(0.1, 1 / this.#completed);
+      this.#serviceMs = (1 - weight) * (this.#serviceMs ?? 0) + weight * tookMs;
       this.#running--;
       this.#startWaiting();
     }
