@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runSpikeLab } from "../src/lab/index.js";
 import { labPassword } from "../src/lab/lab-database.js";
-import { drive } from "../src/lab/load-driver.js";
+import { drive, type SecondStats } from "../src/lab/load-driver.js";
 import { headline, quantile, toMarkdown } from "../src/lab/report.js";
 import { scenario } from "../src/lab/scenarios.js";
 import { seedThroughApi, spillwayApi } from "../src/lab/target-api.js";
@@ -237,6 +237,39 @@ describe("scenarios and statistics", () => {
     // Warm-up is not measured; the rest is summed by kind.
     expect(md).toContain("Errors other than 503, by kind: target: 429 ×3, timeout ×1.");
     expect(md).toContain("SPILLWAY_THROTTLE_ENABLED=false");
+  });
+
+  it("judges admitted latency on the whole spike, and shows it without the spike's first second", () => {
+    const second = (n: number, phase: SecondStats["phase"], session: number[]): SecondStats => ({
+      second: n,
+      phase,
+      offered: session.length,
+      ok: session.length,
+      goodput: session.length,
+      shed: 0,
+      otherErrors: 0,
+      otherByKind: {},
+      over5s: 0,
+      latencies: { session, login: [], register: [] },
+      shedLatencies: [],
+      shedByRoute: { session: 0, login: 0, register: 0 },
+      shedByCode: {},
+      clientLagP99Ms: 0,
+    });
+    const fast = Array<number>(99).fill(10);
+    const h = headline(
+      [
+        second(0, "baseline", [...fast, 20]),
+        // The onset: a burst taken in that waits its turn.
+        second(1, "spike", [...fast, ...Array<number>(10).fill(700)]),
+        second(2, "spike", [...fast, 30]),
+        second(3, "spike", [...fast, 40]),
+      ],
+      [],
+    );
+    expect(h.baselineP99Ms).toBe(20);
+    expect(h.admittedP99Ms).toBe(700);
+    expect(h.admittedAfterOnsetP99Ms).toBe(30);
   });
 
   it("quantiles", () => {

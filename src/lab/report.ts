@@ -12,6 +12,13 @@ export interface Headline {
   baselineP99Ms: number;
   /** p99 of the responses that were not shed, during the spike. */
   admittedP99Ms: number;
+  /**
+   * The same without the spike's first second. The burst tolerance takes in
+   * up to a second of hashes before the queue is judged standing, and in a
+   * short spike that second alone can hold the top percent; this shows the
+   * rest. The goal is judged on the whole spike.
+   */
+  admittedAfterOnsetP99Ms: number;
   /** p99 of the 503 sheds during the spike; 0 when nothing was shed. */
   shedP99Ms: number;
   /** Seconds after the spike until a second's p99 is back under 1.5x baseline; -1 if never. */
@@ -117,6 +124,7 @@ export function headline(seconds: SecondStats[], samples: SecondSample[]): Headl
     over5s: measured.reduce((n, s) => n + s.over5s, 0),
     baselineP99Ms,
     admittedP99Ms: quantile(spike.flatMap(all), 0.99),
+    admittedAfterOnsetP99Ms: quantile(spike.slice(1).flatMap(all), 0.99),
     shedP99Ms: quantile(
       spike.flatMap((s) => s.shedLatencies),
       0.99,
@@ -158,11 +166,11 @@ export function toMarkdown(report: LabReport): string {
     "",
     `${report.description}. ${report.machine.cores} cores, Node ${report.machine.node}, ${report.date}, duration scale ${report.durationScale}.`,
     "",
-    "| config | goodput in spike (2xx ≤ 500 ms /s) | errors other than 503 | requests > 5 s | baseline p99 | admitted p99 | shed p99 | recovery | peak DB connections | load generator's loop delay (worst p99 in the spike) |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| config | goodput in spike (2xx ≤ 500 ms /s) | errors other than 503 | requests > 5 s | baseline p99 | admitted p99 | admitted p99 after the spike's first second | shed p99 | recovery | peak DB connections | load generator's loop delay (worst p99 in the spike) |",
+    "|---|---|---|---|---|---|---|---|---|---|---|",
     ...report.runs.map((r) => {
       const h = r.headline;
-      return `| ${r.config} | ${fmt(h.goodputRps, 1)} | ${h.nonShedErrors} | ${h.over5s} | ${fmt(h.baselineP99Ms)} ms | ${fmt(h.admittedP99Ms)} ms | ${fmt(h.shedP99Ms)} ms | ${h.recoveryS < 0 ? "not within the run" : `${h.recoveryS} s`} | ${h.peakDbConnections ?? "—"} | ${fmt(h.clientLagP99Ms)} ms |`;
+      return `| ${r.config} | ${fmt(h.goodputRps, 1)} | ${h.nonShedErrors} | ${h.over5s} | ${fmt(h.baselineP99Ms)} ms | ${fmt(h.admittedP99Ms)} ms | ${fmt(h.admittedAfterOnsetP99Ms)} ms | ${fmt(h.shedP99Ms)} ms | ${h.recoveryS < 0 ? "not within the run" : `${h.recoveryS} s`} | ${h.peakDbConnections ?? "—"} | ${fmt(h.clientLagP99Ms)} ms |`;
     }),
     "",
   ];
