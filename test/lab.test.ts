@@ -152,6 +152,47 @@ describe("spike lab --target", () => {
   }, 120_000);
 });
 
+describe("seeding through the API", () => {
+  it("waits out a 503 as Retry-After says and asks again; a 429 is fatal", async () => {
+    const seen: string[] = [];
+    let busy = 1;
+    let limited = false;
+    const server = createServer((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      if (limited) {
+        res.writeHead(429, { "retry-after": "1" });
+        res.end("{}");
+      } else if (busy-- > 0) {
+        res.writeHead(503, { "retry-after": "1", "content-type": "application/json" });
+        res.end('{"error":{"code":"HASH_SATURATED"}}');
+      } else {
+        res.writeHead(201, { "content-type": "application/json" });
+        res.end('{"session":{"token":"tok_1"}}');
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const started = performance.now();
+      expect(await seedThroughApi(url, spillwayApi, ["a@lab.example"], labPassword)).toEqual([
+        "tok_1",
+      ]);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(900);
+      expect(seen).toEqual(["POST /v1/register", "POST /v1/register"]);
+
+      // Rate-limited: seeding does not wait it out (a lab target must not throttle it).
+      limited = true;
+      seen.length = 0;
+      await expect(
+        seedThroughApi(url, spillwayApi, ["b@lab.example"], labPassword),
+      ).rejects.toThrow(/429/);
+      expect(seen).toEqual(["POST /v1/register", "POST /v1/login"]);
+    } finally {
+      server.close();
+    }
+  }, 60_000);
+});
+
 describe("load driver", () => {
   it("spreads the offered rate over each second instead of one burst at its top", async () => {
     const arrivals: number[] = [];

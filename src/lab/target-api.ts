@@ -26,6 +26,10 @@ export interface LabApi {
   credential(response: LabResponse): string | undefined;
 }
 
+/** Tries per seeding request while the service answers 503. */
+const seedAttempts = 10;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 // A fresh object per request: autocannon writes content-length into the headers it is given.
 const json = () => ({ "content-type": "application/json" });
 
@@ -71,13 +75,26 @@ export async function seedThroughApi(
     });
     return { status: res.status, headers: res.headers, body: await res.text() };
   };
+  // A 503 says the service is busy and when to come back (Retry-After): a
+  // fresh service sharing the machine with another one can refuse a few
+  // concurrent registrations while its hashes are slow. Seeding waits and
+  // asks again, as a client should; a 429 stays fatal (see below).
+  const sendPatiently = async (request: LabRequest): Promise<LabResponse> => {
+    for (let attempt = 1; ; attempt++) {
+      const res = await send(request);
+      if (res.status !== 503 || attempt === seedAttempts) return res;
+      const seconds = Number(res.headers.get("retry-after"));
+      await sleep(Math.min(Number.isFinite(seconds) && seconds > 0 ? seconds : 1, 5) * 1000);
+    }
+  };
   const credentials: string[] = [];
   let next = 0;
   const worker = async () => {
     while (next < emails.length) {
       const email = emails[next++] as string;
-      let res = await send(api.register(email, password));
-      if (res.status < 200 || res.status >= 300) res = await send(api.login(email, password));
+      let res = await sendPatiently(api.register(email, password));
+      if (res.status < 200 || res.status >= 300)
+        res = await sendPatiently(api.login(email, password));
       const credential = res.status < 300 ? api.credential(res) : undefined;
       if (!credential) {
         throw new Error(
