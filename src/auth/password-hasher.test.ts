@@ -87,6 +87,7 @@ describe("PasswordHasher", () => {
       vi.advanceTimersByTime(31);
       await expect(late).rejects.toMatchObject({ code: "HASH_SATURATED" });
       expect(hasher.waiting).toBe(0);
+      expect(hasher.refused).toBe(1); // given up: counted
       await first;
     } finally {
       vi.useRealTimers();
@@ -237,6 +238,8 @@ describe("PasswordHasher", () => {
     controller.abort();
     await expect(waiting).rejects.toMatchObject({ code: "HASH_SATURATED" });
     expect(hasher.waiting).toBe(0);
+    // The client went away: not a refusal.
+    expect(hasher.refused).toBe(0);
     await first;
   });
 });

@@ -104,7 +104,7 @@ export class PasswordHasher {
 
   /** Hash slots in use now (fewer than `concurrency` while overloaded or the event loop lags). */
   get slots(): number {
-    return this.#slotsNow(this.#clock.now() < this.#overloadUntilMs);
+    return this.#slotsNow(this.overloaded);
   }
 
   /**
@@ -138,11 +138,17 @@ export class PasswordHasher {
   get completed(): number {
     return this.#completed;
   }
-  /** Hashes and verifications answered HASH_SATURATED (refused, or given up waiting). */
+  /**
+   * Hashes and verifications answered HASH_SATURATED: refused, or given up
+   * after waiting out the burst tolerance (not those whose client went away).
+   */
   get refused(): number {
     return this.#refused;
   }
-  /** True while overloaded: newcomers are held to fewer than two per slot in front. */
+  /**
+   * True while overloaded: hashing runs on one slot fewer, and a newcomer is
+   * admitted only with fewer than two hashes per slot in front of it.
+   */
   get overloaded(): boolean {
     return this.#clock.now() < this.#overloadUntilMs;
   }
@@ -246,7 +252,7 @@ export class PasswordHasher {
   }
 
   #submit<T>(work: () => Promise<T>, signal?: AbortSignal, admitted = false): Promise<T> {
-    if (signal?.aborted) return Promise.reject(this.#saturated());
+    if (signal?.aborted) return Promise.reject(this.#saturated(false));
     if (this.#running < this.slots && this.#queue.length === 0) return this.#run(work);
     // Refuse now what could not start before its deadline anyway.
     if (!admitted && this.#refuses()) return Promise.reject(this.#saturated());
@@ -262,10 +268,10 @@ export class PasswordHasher {
         },
         // Admitted work is served, late rather than never: only a wait past
         // the burst tolerance (the estimate was far off) is given up.
-        timer: setTimeout(() => this.#drop(waiter), this.#config.queueTimeoutMs),
+        timer: setTimeout(() => this.#drop(waiter, true), this.#config.queueTimeoutMs),
         enqueuedAtMs: this.#clock.now(),
       };
-      const onAbort = () => this.#drop(waiter);
+      const onAbort = () => this.#drop(waiter, false);
       signal?.addEventListener("abort", onAbort, { once: true });
       this.#queue.push(waiter);
     });
@@ -324,16 +330,18 @@ export class PasswordHasher {
     return now < this.#overloadUntilMs;
   }
 
-  #drop(waiter: Waiter): void {
+  /** Takes a waiter out of the queue: given up (`refused`), or its client went away. */
+  #drop(waiter: Waiter, refused: boolean): void {
     const index = this.#queue.indexOf(waiter);
     if (index < 0) return;
     this.#queue.splice(index, 1);
     clearTimeout(waiter.timer);
-    waiter.fail(this.#saturated());
+    waiter.fail(this.#saturated(refused));
   }
 
-  #saturated(): SpillwayError {
-    this.#refused++;
+  /** HASH_SATURATED with when to come back; `refused` counts it (an aborted request is not). */
+  #saturated(refused = true): SpillwayError {
+    if (refused) this.#refused++;
     const drainSeconds = ((this.#queue.length / this.slots) * this.serviceMs) / 1000;
     return new SpillwayError("HASH_SATURATED", {
       retryAfterSeconds: Math.max(1, Math.ceil(drainSeconds)),

@@ -148,7 +148,7 @@ export function createMetrics(sources: MetricSources): Registry {
   });
   new Counter({
     name: "spillway_password_hash_refused_total",
-    help: "Password hashes and verifications answered 503 HASH_SATURATED (refused, or given up waiting).",
+    help: "Password hashes and verifications answered 503 HASH_SATURATED (refused, or given up after waiting the burst tolerance).",
     registers: [registry],
     collect() {
       this.reset();
@@ -157,7 +157,7 @@ export function createMetrics(sources: MetricSources): Registry {
   });
   new Gauge({
     name: "spillway_password_hash_overloaded",
-    help: "1 while hashing is overloaded: newcomers are admitted only with fewer than two hashes per slot in front.",
+    help: "1 while hashing is overloaded: one slot fewer, and newcomers admitted only with fewer than two hashes per slot in front.",
     registers: [registry],
     collect() {
       this.set(hasher.overloaded ? 1 : 0);
