@@ -11,6 +11,8 @@ import Fastify from "fastify";
 import { createSpillway } from "../src/app.js";
 import { resolveConfig } from "../src/config/index.js";
 import { EmbeddedDatabase } from "../src/db/index.js";
+import { threadPoolThreadIds } from "../src/util/index.js";
+import { type CpuShare, cpuShare, postmasterPid, sampleCpu } from "./support/cpu-time.js";
 import { type Load, load as loadFor, loginRotation } from "./support/load.js";
 import { goal, report, round } from "./support/results.js";
 
@@ -30,6 +32,10 @@ const password = "violet-harbour-tractor-89";
 const loginClients = 3 * cores;
 const argon2 = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
+let rawVerifies = 0;
+const cpuTotal = (ms: { userMs: number; systemMs: number } | undefined) =>
+  ms && round(ms.userMs + ms.systemMs);
+
 /** argon2id verifies per second with one verify in flight per core, for `durationS`. */
 async function rawVerifyRate(durationS: number): Promise<number> {
   const encoded = await hash(password, argon2);
@@ -40,10 +46,41 @@ async function rawVerifyRate(durationS: number): Promise<number> {
       while (performance.now() < until) {
         await verify(encoded, password);
         done++;
+        rawVerifies++;
       }
     }),
   );
   return done / durationS;
+}
+
+/**
+ * Runs `run` (lasting `durationS`) and reports where the CPU went from 10% to
+ * 90% of it, per unit of work counted by `done` (undefined without /proc).
+ */
+async function withCpuShare<T>(
+  durationS: number,
+  done: () => number,
+  run: () => Promise<T>,
+): Promise<{ result: T; cpu: CpuShare | undefined }> {
+  const postmaster = postmasterPid(db.dataDir);
+  const before = sampleCpu(postmaster);
+  let from: { sample: ReturnType<typeof sampleCpu>; done: number } | undefined;
+  let to: typeof from;
+  const timers = [
+    setTimeout(() => {
+      from = { sample: sampleCpu(postmaster), done: done() };
+    }, durationS * 100),
+    setTimeout(() => {
+      to = { sample: sampleCpu(postmaster), done: done() };
+    }, durationS * 900),
+  ];
+  const result = await run();
+  for (const timer of timers) clearTimeout(timer);
+  const cpu =
+    before && from?.sample && to?.sample
+      ? cpuShare(from.sample, to.sample, to.done - from.done, threadPoolThreadIds(), before)
+      : undefined;
+  return { result, cpu };
 }
 
 const dir = mkdtempSync(join(tmpdir(), "spillway-bench-"));
@@ -91,15 +128,50 @@ try {
 
   // The machine is shared and noisy: alternate the reference and the
   // measured run a few times and take the median ratio.
-  const rounds: { rawPerSecond: number; logins: Load; ratio: number }[] = [];
+  // Where the CPU goes (/proc): per raw verify, and per login.
+  const rounds: {
+    rawPerSecond: number;
+    logins: Load;
+    ratio: number;
+    cpuPerRawVerify: CpuShare | undefined;
+    cpuPerLogin: CpuShare | undefined;
+  }[] = [];
   for (let round = 0; round < 5; round++) {
     console.log(
       `round ${round + 1}/5: raw argon2id verifies (${cores} in flight), then logins through HTTP...`,
     );
-    const rawPerSecond = await rawVerifyRate(seconds / 2);
-    const logins = await loginLoad(loginClients);
-    rounds.push({ rawPerSecond: round1(rawPerSecond), logins, ratio: logins.rps / rawPerSecond });
+    const raw = await withCpuShare(
+      seconds / 2,
+      () => rawVerifies,
+      () => rawVerifyRate(seconds / 2),
+    );
+    const logins = await withCpuShare(
+      seconds,
+      () => app.hasher.completed,
+      () => loginLoad(loginClients),
+    );
+    rounds.push({
+      rawPerSecond: round1(raw.result),
+      logins: logins.result,
+      ratio: logins.result.rps / raw.result,
+      cpuPerRawVerify: raw.cpu,
+      cpuPerLogin: logins.cpu,
+    });
   }
+  console.log("CPU ms per raw verify and per login (/proc, 10% to 90% of each run):");
+  console.table(
+    rounds.map((r) => ({
+      ratio: round(r.ratio),
+      "raw: hash": cpuTotal(r.cpuPerRawVerify?.hashThreads),
+      "raw: idle": r.cpuPerRawVerify?.idleMs,
+      "login: hash": cpuTotal(r.cpuPerLogin?.hashThreads),
+      "event loop": r.cpuPerLogin?.eventLoopMs,
+      postgres: r.cpuPerLogin?.postgresMs,
+      "load generator": r.cpuPerLogin?.loadGeneratorMs,
+      "other threads": r.cpuPerLogin?.otherThreadsMs,
+      idle: r.cpuPerLogin?.idleMs,
+    })),
+  );
   const median = [...rounds].sort((a, b) => a.ratio - b.ratio)[2];
   if (!median) throw new Error("no rounds");
   const logins = median.logins;

@@ -12,17 +12,22 @@ const key = Symbol.for("spillway.threadPoolThreadIds");
  * changes. Returns how many threads were changed.
  */
 export function lowerThreadPoolPriority(nice: number): number {
-  const ids = (globalThis as Record<symbol, unknown>)[key];
-  if (nice <= 0 || !Array.isArray(ids)) return 0;
+  if (nice <= 0) return 0;
   let changed = 0;
-  for (const id of ids) {
+  for (const id of threadPoolThreadIds()) {
     try {
       // On Linux a thread id names that one thread.
-      setPriority(Number(id), nice);
+      setPriority(id, nice);
       changed++;
     } catch {
       // The thread is gone or the system refuses: leave it.
     }
   }
   return changed;
+}
+
+/** libuv's thread-pool thread ids as noted by the entry point; empty when not noted. */
+export function threadPoolThreadIds(): number[] {
+  const ids = (globalThis as Record<symbol, unknown>)[key];
+  return Array.isArray(ids) ? ids.map(Number) : [];
 }
