@@ -23,10 +23,13 @@ export async function load(seconds: number, options: autocannon.Options): Promis
   };
 }
 
-/** Worker-mode requests that log in as each of `emails` in turn (see next-login.cjs). */
+/**
+ * Requests that log in as each of `emails` in turn. Static, so autocannon
+ * builds each request once and only cycles through them: the load generator
+ * shares the cores with the service, and rebuilding a request per login
+ * (setupRequest) cost it CPU the benchmarks would charge to the service.
+ * Every connection walks the list from the start.
+ */
 export function loginRotation(emails: readonly string[], password: string): autocannon.Request[] {
-  process.env.SPILLWAY_BENCH_LOGIN_BODIES = JSON.stringify(
-    emails.map((email) => JSON.stringify({ email, password })),
-  );
-  return [{ setupRequest: new URL("./next-login.cjs", import.meta.url).pathname }];
+  return emails.map((email) => ({ body: JSON.stringify({ email, password }) }));
 }
