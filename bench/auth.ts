@@ -12,7 +12,13 @@ import { createSpillway } from "../src/app.js";
 import { resolveConfig } from "../src/config/index.js";
 import { EmbeddedDatabase } from "../src/db/index.js";
 import { threadPoolThreadIds } from "../src/util/index.js";
-import { type CpuShare, cpuShare, postmasterPid, sampleCpu } from "./support/cpu-time.js";
+import {
+  type CpuSample,
+  type CpuShare,
+  cpuShare,
+  postmasterPid,
+  sampleCpu,
+} from "./support/cpu-time.js";
 import { type Load, load as loadFor, loginRotation } from "./support/load.js";
 import { goal, report, round } from "./support/results.js";
 
@@ -32,25 +38,25 @@ const password = "violet-harbour-tractor-89";
 const loginClients = 3 * cores;
 const argon2 = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
-let rawVerifies = 0;
 const cpuTotal = (ms: { userMs: number; systemMs: number } | undefined) =>
   ms && round(ms.userMs + ms.systemMs);
 
-/** argon2id verifies per second with one verify in flight per core, for `durationS`. */
-async function rawVerifyRate(durationS: number): Promise<number> {
+/**
+ * argon2id verifies per second with one verify in flight per core, for
+ * `durationS`; `count.done` counts them as they finish.
+ */
+async function rawVerifyRate(durationS: number, count: { done: number }): Promise<number> {
   const encoded = await hash(password, argon2);
   const until = performance.now() + durationS * 1000;
-  let done = 0;
   await Promise.all(
     Array.from({ length: cores }, async () => {
       while (performance.now() < until) {
         await verify(encoded, password);
-        done++;
-        rawVerifies++;
+        count.done++;
       }
     }),
   );
-  return done / durationS;
+  return count.done / durationS;
 }
 
 /**
@@ -64,7 +70,7 @@ async function withCpuShare<T>(
 ): Promise<{ result: T; cpu: CpuShare | undefined }> {
   const postmaster = postmasterPid(db.dataDir);
   const before = sampleCpu(postmaster);
-  let from: { sample: ReturnType<typeof sampleCpu>; done: number } | undefined;
+  let from: { sample: CpuSample | undefined; done: number } | undefined;
   let to: typeof from;
   const timers = [
     setTimeout(() => {
@@ -142,10 +148,11 @@ try {
     console.log(
       `round ${round + 1}/5: raw argon2id verifies (${cores} in flight), then logins through HTTP...`,
     );
+    const verifies = { done: 0 };
     const raw = await withCpuShare(
       seconds / 2,
-      () => rawVerifies,
-      () => rawVerifyRate(seconds / 2),
+      () => verifies.done,
+      () => rawVerifyRate(seconds / 2, verifies),
     );
     const logins = await withCpuShare(
       seconds,
