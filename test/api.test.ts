@@ -363,5 +363,27 @@ describe("service endpoints", () => {
     const res = await call(t.baseUrl, "GET", "/v1/nope");
     expect(res.status).toBe(404);
     expect(res.json.error.code).toBe("REQUEST_NOT_FOUND");
+    expect(res.headers.get("allow")).toBeNull();
+  });
+
+  it("answers a known path asked with another method 405, naming the methods it takes", async () => {
+    const cases: [method: string, path: string, allow: string][] = [
+      ["PUT", "/v1/login", "POST"],
+      ["GET", "/v1/register?next=/account", "POST"],
+      ["POST", "/v1/session", "GET, HEAD"],
+      ["PATCH", "/v1/sessions", "DELETE, GET, HEAD"],
+      // A path with a parameter matches as its route does.
+      ["GET", "/v1/sessions/8a5c2a6e-3f0e-4c59-9d1e-0f6a2b7c9d10", "DELETE"],
+      ["DELETE", "/login", "GET, HEAD, POST"],
+      ["OPTIONS", "/healthz", "GET, HEAD"],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await call(t.baseUrl, method, path);
+      expect({ method, path, status: res.status }).toEqual({ method, path, status: 405 });
+      expect(res.json.error.code).toBe("REQUEST_METHOD_NOT_ALLOWED");
+      expect(res.headers.get("allow")).toBe(allow);
+    }
+    // A path no route has stays 404, whatever the method.
+    expect((await call(t.baseUrl, "DELETE", "/v1/sessions/a/b")).status).toBe(404);
   });
 });

@@ -33,6 +33,9 @@ describe("ops listener", () => {
     expect(publicRes.json.error.code).toBe("REQUEST_NOT_FOUND");
     const unknown = await fetch(`${opsUrl}/nothing-here`);
     expect(unknown.status).toBe(404);
+    const posted = await fetch(`${opsUrl}/metrics`, { method: "POST" });
+    expect(posted.status).toBe(405);
+    expect(posted.headers.get("allow")).toBe("GET, HEAD");
   });
 
   it("reports the pool's shape and the work done, read at scrape time", async () => {

@@ -4,12 +4,12 @@ import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Accounts } from "../auth/index.js";
 import type { Config } from "../config/index.js";
-import { SpillwayError } from "../errors/index.js";
 import { apiRoutes } from "./api/api-routes.js";
 import { useApiHeaders } from "./api-headers.js";
 import { sendError } from "./error-response.js";
 import { healthRoutes } from "./health-routes.js";
 import { pageRoutes } from "./pages/page-routes.js";
+import { answerUnmatchedRoutes } from "./unmatched-routes.js";
 
 export interface HttpServerDeps {
   config: Config;
@@ -65,9 +65,7 @@ export async function createHttpServer({
   });
 
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, new SpillwayError("REQUEST_NOT_FOUND")),
-  );
+  answerUnmatchedRoutes(app);
 
   await app.register(healthRoutes, { config, ready });
   await app.register(apiRoutes, { prefix: "/v1", config, accounts });

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { SpillwayError } from "../../errors/index.js";
 import { useApiHeaders } from "../api-headers.js";
 import { sendError } from "../error-response.js";
+import { answerUnmatchedRoutes } from "../unmatched-routes.js";
 
 export interface OpsServerDeps {
   /** The Prometheus exposition text, read on each scrape. */
@@ -21,9 +22,7 @@ export async function createOpsServer({
   const app = Fastify({ logger: false });
   useApiHeaders(app, { cookieSecure: false });
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, new SpillwayError("REQUEST_NOT_FOUND")),
-  );
+  answerUnmatchedRoutes(app);
   app.get("/metrics", async (_request, reply) => {
     let text: string;
     try {

@@ -1,0 +1,32 @@
+import type { FastifyInstance } from "fastify";
+import FindMyWay, { type HTTPMethod } from "find-my-way";
+import { SpillwayError } from "../errors/index.js";
+import { sendError } from "./error-response.js";
+
+/**
+ * Answers requests no route matches: a path that exists under other methods
+ * gets 405 REQUEST_METHOD_NOT_ALLOWED with an Allow header naming them (as
+ * RFC 9110 requires), any other path 404 REQUEST_NOT_FOUND. Call before any
+ * route is added: the routes are noted as they are added (with their
+ * prefixes, and the HEAD routes Fastify adds for GET) in a router of the kind
+ * Fastify's own is, so a path matches here as it would there.
+ */
+export function answerUnmatchedRoutes(app: FastifyInstance): void {
+  const router = FindMyWay();
+  const methods = new Set<HTTPMethod>();
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat() as HTTPMethod[]) {
+      router.on(method, route.url, () => {});
+      methods.add(method);
+    }
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?", 1)[0] ?? "/";
+    const allowed = [...methods].filter((method) => router.find(method, path) !== null);
+    if (allowed.length > 0) {
+      reply.header("allow", allowed.sort().join(", "));
+      return sendError(request, reply, new SpillwayError("REQUEST_METHOD_NOT_ALLOWED"));
+    }
+    return sendError(request, reply, new SpillwayError("REQUEST_NOT_FOUND"));
+  });
+}
