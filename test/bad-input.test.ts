@@ -110,7 +110,7 @@ describe("bad input never becomes a 500 or a half-written row", () => {
     expect(res.json.error.code).toBe("AUTH_EMAIL_INVALID");
   });
 
-  it("a malformed session id -> 400", async () => {
+  it("a malformed session id -> 400, and 401 without a session", async () => {
     const reg = await call(t.baseUrl, "POST", "/v1/register", {
       json: { email: uniqueEmail(), password: strongPassword },
     });
@@ -119,6 +119,10 @@ describe("bad input never becomes a 500 or a half-written row", () => {
     });
     expect(res.status).toBe(400);
     expect(res.json.error.code).toBe("REQUEST_INVALID");
+    // Without a session the answer is 401, whatever the id.
+    const anonymous = await call(t.baseUrl, "DELETE", "/v1/sessions/not-a-uuid");
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.json.error.code).toBe("AUTH_SESSION_INVALID");
   });
 
   it("SQL injection strings are stored literally", async () => {

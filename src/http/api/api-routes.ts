@@ -24,6 +24,13 @@ export interface ApiDeps {
   accounts: Accounts;
 }
 
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The caller's session, on routes that check it before their input (see sessionFirst). */
+    auth: Authenticated | null;
+  }
+}
+
 /** The JSON API under /v1. JSON bodies only: form posts are the pages' business. */
 export async function apiRoutes(
   app: FastifyInstance,
@@ -43,6 +50,17 @@ export async function apiRoutes(
     if (auth.renewed && reply && request.cookies[config.cookieName] === token)
       setSessionCookie(reply, config, token);
     return auth;
+  };
+
+  // Set by `sessionFirst` on the routes that take input besides the session.
+  app.decorateRequest("auth", null);
+  /**
+   * preValidation: the session is checked before the request's input, so a
+   * caller without one is answered 401 whatever else it sent, and learns
+   * nothing of the input's rules.
+   */
+  const sessionFirst = async (request: FastifyRequest) => {
+    request.auth = await authenticate(request);
   };
 
   const issued = (reply: FastifyReply, s: IssuedSession) => {
@@ -131,9 +149,10 @@ export async function apiRoutes(
         params: SessionIdParams,
         response: { 204: Type.Null(), 404: ErrorReply, ...errorReplies },
       },
+      preValidation: sessionFirst,
     },
     async (request, reply) => {
-      const auth = await authenticate(request);
+      const auth = mustHave(request.auth);
       await accounts.revokeSession(auth, request.params.id, requestContext(request));
       if (request.params.id === auth.session.id) clearSessionCookie(reply, config);
       return reply.code(204).send();
@@ -154,4 +173,9 @@ export async function apiRoutes(
       return { revoked: await accounts.revokeOtherSessions(auth, requestContext(request)) };
     },
   );
+}
+
+function mustHave(auth: Authenticated | null): Authenticated {
+  if (!auth) throw new Error("route ran without its session check");
+  return auth;
 }
