@@ -364,6 +364,8 @@ describe("service endpoints", () => {
     expect(res.status).toBe(404);
     expect(res.json.error.code).toBe("REQUEST_NOT_FOUND");
     expect(res.headers.get("allow")).toBeNull();
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("cache-control")).toBe("no-store");
   });
 
   it("answers a known path asked with another method 405, naming the methods it takes", async () => {
@@ -382,6 +384,7 @@ describe("service endpoints", () => {
       expect({ method, path, status: res.status }).toEqual({ method, path, status: 405 });
       expect(res.json.error.code).toBe("REQUEST_METHOD_NOT_ALLOWED");
       expect(res.headers.get("allow")).toBe(allow);
+      expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
     }
     // A path no route has stays 404, whatever the method.
     expect((await call(t.baseUrl, "DELETE", "/v1/sessions/a/b")).status).toBe(404);

@@ -65,7 +65,7 @@ export async function createHttpServer({
   });
 
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  answerUnmatchedRoutes(app);
+  answerUnmatchedRoutes(app, config);
 
   await app.register(healthRoutes, { config, ready });
   await app.register(apiRoutes, { prefix: "/v1", config, accounts });

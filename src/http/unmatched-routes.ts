@@ -1,6 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import FindMyWay, { type HTTPMethod } from "find-my-way";
+import type { Config } from "../config/index.js";
 import { SpillwayError } from "../errors/index.js";
+import { apiHeaders } from "./api-headers.js";
 import { sendError } from "./error-response.js";
 
 /**
@@ -9,9 +11,14 @@ import { sendError } from "./error-response.js";
  * RFC 9110 requires), any other path 404 REQUEST_NOT_FOUND. Call before any
  * route is added: the routes are noted as they are added (with their
  * prefixes, and the HEAD routes Fastify adds for GET) in a router of the kind
- * Fastify's own is, so a path matches here as it would there.
+ * Fastify's own is, so a path matches here as it would there. The answers
+ * carry the API's security headers, as every JSON error does.
  */
-export function answerUnmatchedRoutes(app: FastifyInstance): void {
+export function answerUnmatchedRoutes(
+  app: FastifyInstance,
+  config: Pick<Config, "cookieSecure">,
+): void {
+  const headers = apiHeaders(config);
   const router = FindMyWay();
   const methods = new Set<HTTPMethod>();
   app.addHook("onRoute", (route) => {
@@ -21,6 +28,7 @@ export function answerUnmatchedRoutes(app: FastifyInstance): void {
     }
   });
   app.setNotFoundHandler((request, reply) => {
+    reply.headers(headers);
     const path = request.url.split("?", 1)[0] ?? "/";
     const allowed = [...methods].filter((method) => router.find(method, path) !== null);
     if (allowed.length > 0) {

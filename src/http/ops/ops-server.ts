@@ -22,7 +22,7 @@ export async function createOpsServer({
   const app = Fastify({ logger: false });
   useApiHeaders(app, { cookieSecure: false });
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  answerUnmatchedRoutes(app);
+  answerUnmatchedRoutes(app, { cookieSecure: false });
   app.get("/metrics", async (_request, reply) => {
     let text: string;
     try {
