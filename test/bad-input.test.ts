@@ -1,3 +1,5 @@
+import { STATUS_CODES } from "node:http";
+import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
 import { sql, startTestApp, type TestApp } from "./support/test-app.js";
@@ -15,6 +17,20 @@ const userCount = async () =>
 
 const raw = (path: string, body: string | Buffer, contentType = "application/json") =>
   call(t.baseUrl, "POST", path, { body, headers: { "content-type": contentType } });
+
+/** Sends `request` as written on a new connection and reads until the server closes it. */
+const rawExchange = (request: string) =>
+  new Promise<string>((resolve, reject) => {
+    const url = new URL(t.baseUrl);
+    const socket = connect(Number(url.port), url.hostname, () => socket.write(request));
+    let answer = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk) => {
+      answer += chunk;
+    });
+    socket.on("close", () => resolve(answer));
+    socket.on("error", (err) => (answer ? resolve(answer) : reject(err)));
+  });
 
 describe("bad input never becomes a 500 or a half-written row", () => {
   it.each([
@@ -146,6 +162,45 @@ describe("bad input never becomes a 500 or a half-written row", () => {
       json: { email: `${email}' --`, password: "x" },
     });
     expect(inj.status).toBe(401);
+  });
+
+  it("a URL the router cannot read -> 400 REQUEST_URL_INVALID or 414 REQUEST_URL_TOO_LONG", async () => {
+    const encoding = await call(t.baseUrl, "DELETE", "/v1/sessions/%ZZ");
+    expect(encoding.status).toBe(400);
+    expect(encoding.json).toEqual({
+      error: { code: "REQUEST_URL_INVALID", message: "The request URL is not valid" },
+    });
+    expect(encoding.headers.get("x-content-type-options")).toBe("nosniff");
+    const long = await call(t.baseUrl, "DELETE", `/v1/sessions/${"a".repeat(150)}`);
+    expect(long.status).toBe(414);
+    expect(long.json.error.code).toBe("REQUEST_URL_TOO_LONG");
+  });
+
+  it.each([
+    ["a request line that is not HTTP", 400, "REQUEST_HTTP_INVALID", "GARBAGE\r\n\r\n"],
+    [
+      "a control character in a header",
+      400,
+      "REQUEST_HTTP_INVALID",
+      "GET / HTTP/1.1\r\nHost: x\r\nX: a\u0001b\r\n\r\n",
+    ],
+    [
+      "headers over Node's 16 KiB",
+      431,
+      "REQUEST_HEADERS_TOO_LARGE",
+      `GET / HTTP/1.1\r\nHost: x\r\nX: ${"a".repeat(20_000)}\r\n\r\n`,
+    ],
+  ] as const)("%s -> %i %s, in the same shape", async (_name, status, code, request) => {
+    const answer = await rawExchange(request);
+    expect(answer.split("\r\n", 1)[0]).toBe(`HTTP/1.1 ${status} ${STATUS_CODES[status]}`);
+    const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
+    expect(body.error.code).toBe(code);
+  });
+
+  it("OPTIONS * (no path) -> 404, not the Allow of /", async () => {
+    const answer = await rawExchange("OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    expect(answer.split("\r\n", 1)[0]).toBe("HTTP/1.1 404 Not Found");
+    expect(answer.toLowerCase()).not.toContain("allow:");
   });
 
   it("the service is still healthy after all of it", async () => {

@@ -15,6 +15,11 @@ export const errorCatalog = {
     status: 403,
     message: "The form has expired; reload the page and try again",
   },
+  REQUEST_URL_INVALID: { status: 400, message: "The request URL is not valid" },
+  REQUEST_URL_TOO_LONG: { status: 414, message: "A part of the request URL is too long" },
+  REQUEST_HTTP_INVALID: { status: 400, message: "The request is not valid HTTP" },
+  REQUEST_HEADERS_TOO_LARGE: { status: 431, message: "The request headers are too large" },
+  REQUEST_TIMEOUT: { status: 408, message: "The request took too long to arrive" },
   // Accounts
   AUTH_INVALID_CREDENTIALS: { status: 401, message: "Email or password is incorrect" },
   AUTH_EMAIL_INVALID: { status: 400, message: "The email address is not valid" },

@@ -1,4 +1,6 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
+import type { FastifyError, FastifyReply, FastifyRequest, FastifyServerOptions } from "fastify";
 import { type ErrorCode, errorCatalog, isSpillwayError } from "../errors/index.js";
 
 export interface ErrorBody {
@@ -22,6 +24,10 @@ const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_CONTENT_TYPE: "REQUEST_UNSUPPORTED_MEDIA_TYPE",
   FST_CSRF_INVALID_TOKEN: "REQUEST_CSRF_INVALID",
   FST_CSRF_MISSING_SECRET: "REQUEST_CSRF_INVALID",
+  // Router errors, handed over through the `frameworkErrors` option.
+  FST_ERR_BAD_URL: "REQUEST_URL_INVALID",
+  FST_ERR_MAX_PARAM_LENGTH: "REQUEST_URL_TOO_LONG",
+  FST_ERR_ASYNC_CONSTRAINT: "REQUEST_INVALID",
 };
 
 /**
@@ -84,4 +90,38 @@ export function sendError(
     reply.header("retry-after", "1");
   }
   return reply.code(response.status).type("application/json; charset=utf-8").send(response.body);
+}
+
+/**
+ * Fastify's `frameworkErrors`: the router's own refusals (a URL that is not
+ * valid percent-encoding, a path parameter over its length limit) answered
+ * like every other error, with `headers` (they skip the routes' hooks).
+ */
+export function answerFrameworkErrors(
+  headers: Record<string, string>,
+): NonNullable<FastifyServerOptions["frameworkErrors"]> {
+  return (err, request, reply) => sendError(request, reply.headers(headers), err);
+}
+
+/**
+ * The raw answer to a request Node's HTTP parser rejected before Fastify saw
+ * it (Fastify's `clientErrorHandler`): the uniform error body, then the
+ * connection is closed. A connection the client reset gets nothing.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const code: ErrorCode =
+    err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? "REQUEST_TIMEOUT"
+      : err.code === "HPE_HEADER_OVERFLOW"
+        ? "REQUEST_HEADERS_TOO_LARGE"
+        : "REQUEST_HTTP_INVALID";
+  const { status, body } = described(code);
+  const json = JSON.stringify(body);
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
+    );
+  }
+  socket.destroy(err);
 }

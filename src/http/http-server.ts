@@ -5,8 +5,8 @@ import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Accounts } from "../auth/index.js";
 import type { Config } from "../config/index.js";
 import { apiRoutes } from "./api/api-routes.js";
-import { useApiHeaders } from "./api-headers.js";
-import { sendError } from "./error-response.js";
+import { apiHeaders, useApiHeaders } from "./api-headers.js";
+import { answerClientError, answerFrameworkErrors, sendError } from "./error-response.js";
 import { healthRoutes } from "./health-routes.js";
 import { pageRoutes } from "./pages/page-routes.js";
 import { answerUnmatchedRoutes } from "./unmatched-routes.js";
@@ -24,6 +24,8 @@ export async function createHttpServer({
   ready,
 }: HttpServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
+    frameworkErrors: answerFrameworkErrors(apiHeaders(config)),
+    clientErrorHandler: answerClientError,
     logger: {
       level: config.logLevel,
       // Tokens travel in these; they never reach a log line.

@@ -29,8 +29,11 @@ export function answerUnmatchedRoutes(
   });
   app.setNotFoundHandler((request, reply) => {
     reply.headers(headers);
-    const path = request.url.split("?", 1)[0] ?? "/";
-    const allowed = [...methods].filter((method) => router.find(method, path) !== null);
+    const path = request.url.split("?", 1)[0] ?? "";
+    // Only a path names a resource (find-my-way would match `*` to `/`).
+    const allowed = path.startsWith("/")
+      ? [...methods].filter((method) => router.find(method, path) !== null)
+      : [];
     if (allowed.length > 0) {
       reply.header("allow", allowed.sort().join(", "));
       return sendError(request, reply, new SpillwayError("REQUEST_METHOD_NOT_ALLOWED"));

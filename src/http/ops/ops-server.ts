@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { SpillwayError } from "../../errors/index.js";
-import { useApiHeaders } from "../api-headers.js";
-import { sendError } from "../error-response.js";
+import { apiHeaders, useApiHeaders } from "../api-headers.js";
+import { answerClientError, answerFrameworkErrors, sendError } from "../error-response.js";
 import { answerUnmatchedRoutes } from "../unmatched-routes.js";
 
 export interface OpsServerDeps {
@@ -19,10 +19,15 @@ export async function createOpsServer({
   metrics,
   contentType,
 }: OpsServerDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false });
-  useApiHeaders(app, { cookieSecure: false });
+  const config = { cookieSecure: false };
+  const app = Fastify({
+    logger: false,
+    frameworkErrors: answerFrameworkErrors(apiHeaders(config)),
+    clientErrorHandler: answerClientError,
+  });
+  useApiHeaders(app, config);
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  answerUnmatchedRoutes(app, { cookieSecure: false });
+  answerUnmatchedRoutes(app, config);
   app.get("/metrics", async (_request, reply) => {
     let text: string;
     try {
