@@ -1,5 +1,6 @@
 import { STATUS_CODES } from "node:http";
 import { connect } from "node:net";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
 import { sql, startTestApp, type TestApp } from "./support/test-app.js";
@@ -101,6 +102,27 @@ describe("bad input never becomes a 500 or a half-written row", () => {
       expect(res.status, type).toBe(415);
       expect(res.json.error.code).toBe("REQUEST_UNSUPPORTED_MEDIA_TYPE");
     }
+  });
+
+  it("a compressed JSON body -> 415: content codings are not taken", async () => {
+    const json = JSON.stringify({ email: "a@example.com", password: strongPassword });
+    for (const [coding, body] of [
+      ["gzip", gzipSync(json)],
+      ["gzip", Buffer.from(json)], // mislabelled
+      ["br, identity", Buffer.from(json)],
+    ] as const) {
+      const res = await call(t.baseUrl, "POST", "/v1/login", {
+        body,
+        headers: { "content-type": "application/json", "content-encoding": coding },
+      });
+      expect(res.status, coding).toBe(415);
+      expect(res.json.error.code).toBe("REQUEST_UNSUPPORTED_MEDIA_TYPE");
+    }
+    const identity = await call(t.baseUrl, "POST", "/v1/login", {
+      body: json,
+      headers: { "content-type": "application/json", "content-encoding": "identity" },
+    });
+    expect(identity.json.error.code).toBe("AUTH_INVALID_CREDENTIALS");
   });
 
   it("body over the limit -> 413 REQUEST_TOO_LARGE", async () => {

@@ -14,6 +14,13 @@ export function useStrictJsonParser(app: FastifyInstance): void {
   // form post reach the API.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("application/json", { parseAs: "buffer" }, (request, body, done) => {
+    // Bodies are read as sent: a compressed one would reach the parser as
+    // its compressed bytes, or, mislabelled, be read as if it were not.
+    const coding = request.headers["content-encoding"];
+    if (coding !== undefined && coding.trim().toLowerCase() !== "identity") {
+      done(new SpillwayError("REQUEST_UNSUPPORTED_MEDIA_TYPE"), undefined);
+      return;
+    }
     let text: string;
     try {
       text = utf8.decode(body as Buffer);
