@@ -384,7 +384,9 @@ describe("service endpoints", () => {
       expect({ method, path, status: res.status }).toEqual({ method, path, status: 405 });
       expect(res.json.error.code).toBe("REQUEST_METHOD_NOT_ALLOWED");
       expect(res.headers.get("allow")).toBe(allow);
-      expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+      // The API's headers under /v1, the pages' elsewhere.
+      expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     }
     // A path no route has stays 404, whatever the method.
     expect((await call(t.baseUrl, "DELETE", "/v1/sessions/a/b")).status).toBe(404);

@@ -171,4 +171,26 @@ describe("pages", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/css");
   });
+
+  it("shows a browser a page, not JSON, for an address that does not exist", async () => {
+    const html = { accept: "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8" };
+    const missing = await call(t.baseUrl, "GET", "/acount", { headers: html });
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("content-type")).toContain("text/html");
+    expect(missing.text).toContain("There is no page at this address.");
+    expect(missing.text).toContain('href="/assets/style.css"');
+    // The pages' own security headers: the stylesheet may load, nothing may frame it.
+    expect(missing.headers.get("content-security-policy")).toContain("default-src 'self'");
+    expect(missing.headers.get("cache-control")).toBe("no-store");
+
+    const wrongMethod = await call(t.baseUrl, "DELETE", "/account", { headers: html });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get("allow")).toBe("GET, HEAD");
+    expect(wrongMethod.text).toContain("This page cannot be used that way.");
+
+    // Any other client, and anything under the API, gets the JSON error.
+    expect((await call(t.baseUrl, "GET", "/acount")).json.error.code).toBe("REQUEST_NOT_FOUND");
+    const api = await call(t.baseUrl, "GET", "/v1/nope", { headers: html });
+    expect(api.json.error.code).toBe("REQUEST_NOT_FOUND");
+  });
 });

@@ -9,7 +9,7 @@ import { apiHeaders, useApiHeaders } from "./api-headers.js";
 import { answerClientError, answerFrameworkErrors, sendError } from "./error-response.js";
 import { healthRoutes } from "./health-routes.js";
 import { pageRoutes } from "./pages/page-routes.js";
-import { answerUnmatchedRoutes } from "./unmatched-routes.js";
+import { noteRoutes } from "./unmatched-routes.js";
 
 export interface HttpServerDeps {
   config: Config;
@@ -67,11 +67,11 @@ export async function createHttpServer({
   });
 
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  answerUnmatchedRoutes(app, config);
+  const routes = noteRoutes(app);
 
   await app.register(healthRoutes, { config, ready });
-  await app.register(apiRoutes, { prefix: "/v1", config, accounts });
-  await app.register(pageRoutes, { config, accounts });
+  await app.register(apiRoutes, { prefix: "/v1", config, accounts, routes });
+  await app.register(pageRoutes, { config, accounts, routes });
   await app.register(async (docs) => {
     useApiHeaders(docs, config);
     docs.get("/docs/json", { schema: { hide: true } }, async () => app.swagger());

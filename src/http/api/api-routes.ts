@@ -4,9 +4,11 @@ import type { Accounts, Authenticated, IssuedSession } from "../../auth/index.js
 import type { Config } from "../../config/index.js";
 import { SpillwayError } from "../../errors/index.js";
 import { useApiHeaders } from "../api-headers.js";
+import { sendError } from "../error-response.js";
 import { useStrictJsonParser } from "../json-body.js";
 import { requestContext, sessionToken } from "../request-context.js";
 import { clearSessionCookie, setSessionCookie } from "../session-cookie.js";
+import { type RouteTable, unmatchedRoute } from "../unmatched-routes.js";
 import {
   CurrentSessionReply,
   ErrorReply,
@@ -22,6 +24,7 @@ import {
 export interface ApiDeps {
   config: Config;
   accounts: Accounts;
+  routes: RouteTable;
 }
 
 declare module "fastify" {
@@ -34,10 +37,13 @@ declare module "fastify" {
 /** The JSON API under /v1. JSON bodies only: form posts are the pages' business. */
 export async function apiRoutes(
   app: FastifyInstance,
-  { config, accounts }: ApiDeps,
+  { config, accounts, routes }: ApiDeps,
 ): Promise<void> {
   useStrictJsonParser(app);
   useApiHeaders(app, config);
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, unmatchedRoute(routes, request, reply)),
+  );
 
   const authenticate = async (
     request: FastifyRequest,

@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { SpillwayError } from "../../errors/index.js";
 import { apiHeaders, useApiHeaders } from "../api-headers.js";
 import { answerClientError, answerFrameworkErrors, sendError } from "../error-response.js";
-import { answerUnmatchedRoutes } from "../unmatched-routes.js";
+import { noteRoutes, unmatchedRoute } from "../unmatched-routes.js";
 
 export interface OpsServerDeps {
   /** The Prometheus exposition text, read on each scrape. */
@@ -27,7 +27,10 @@ export async function createOpsServer({
   });
   useApiHeaders(app, config);
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  answerUnmatchedRoutes(app, config);
+  const routes = noteRoutes(app);
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, unmatchedRoute(routes, request, reply)),
+  );
   app.get("/metrics", async (_request, reply) => {
     let text: string;
     try {

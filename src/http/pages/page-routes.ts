@@ -5,15 +5,17 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Accounts, Authenticated } from "../../auth/index.js";
 import type { Config } from "../../config/index.js";
 import { isSpillwayError, SpillwayError } from "../../errors/index.js";
-import { toErrorResponse } from "../error-response.js";
+import { sendError, toErrorResponse } from "../error-response.js";
 import { allStringsWellFormed } from "../json-body.js";
 import { requestContext } from "../request-context.js";
 import { clearSessionCookie, setSessionCookie } from "../session-cookie.js";
+import { type RouteTable, unmatchedRoute } from "../unmatched-routes.js";
 import { accountPage, errorPage, loginPage, registerPage } from "./views.js";
 
 export interface PageDeps {
   config: Config;
   accounts: Accounts;
+  routes: RouteTable;
 }
 
 const styleSheet = readFileSync(new URL("../../../web/style.css", import.meta.url), "utf8");
@@ -23,7 +25,7 @@ type Form = Record<string, unknown>;
 /** Server-rendered pages that work without JavaScript; every form post is CSRF-checked. */
 export async function pageRoutes(
   app: FastifyInstance,
-  { config, accounts }: PageDeps,
+  { config, accounts, routes }: PageDeps,
 ): Promise<void> {
   await app.register(formBody, { bodyLimit: config.bodyLimitBytes });
   await app.register(helmet, {
@@ -50,6 +52,22 @@ export async function pageRoutes(
       .code(status)
       .type("text/html; charset=utf-8")
       .send(errorPage(status, body.error.message));
+  });
+
+  // Every path outside the API's: a browser gets a page, any other client
+  // the API's JSON error.
+  app.setNotFoundHandler((request, reply) => {
+    const err = unmatchedRoute(routes, request, reply);
+    if (!(request.headers.accept ?? "").includes("text/html"))
+      return sendError(request, reply, err);
+    const message =
+      err.code === "REQUEST_NOT_FOUND"
+        ? "There is no page at this address."
+        : "This page cannot be used that way.";
+    return reply
+      .code(err.status)
+      .type("text/html; charset=utf-8")
+      .send(errorPage(err.status, message));
   });
 
   const csrf = { preValidation: app.csrfProtection };
