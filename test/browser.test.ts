@@ -81,6 +81,11 @@ describe("in a real browser", () => {
     await page.waitForURL("**/login");
     await page.goto(`${t.baseUrl}/account`);
     await page.waitForURL("**/login");
+
+    // A mistyped address shows a page, as the browser asks for HTML.
+    const missing = await page.goto(`${t.baseUrl}/acount`);
+    expect(missing?.status()).toBe(404);
+    expect(await page.getByRole("alert").textContent()).toBe("There is no page at this address.");
     await first.close();
     await second.close();
   });
