@@ -20,9 +20,9 @@ const raw = (path: string, body: string | Buffer, contentType = "application/jso
   call(t.baseUrl, "POST", path, { body, headers: { "content-type": contentType } });
 
 /** Sends `request` as written on a new connection and reads until the server closes it. */
-const rawExchange = (request: string) =>
+const rawExchange = (request: string, baseUrl = t.baseUrl) =>
   new Promise<string>((resolve, reject) => {
-    const url = new URL(t.baseUrl);
+    const url = new URL(baseUrl);
     const socket = connect(Number(url.port), url.hostname, () => socket.write(request));
     let answer = "";
     socket.setEncoding("utf8");
@@ -228,4 +228,34 @@ describe("bad input never becomes a 500 or a half-written row", () => {
   it("the service is still healthy after all of it", async () => {
     expect((await call(t.baseUrl, "GET", "/readyz")).status).toBe(200);
   });
+});
+
+describe("a request that arrives too slowly", () => {
+  let slow: TestApp;
+  beforeAll(async () => {
+    slow = await startTestApp({ requestTimeoutMs: 600 });
+  });
+  afterAll(async () => {
+    await slow?.close();
+  });
+
+  it.each([
+    ["its headers", "GET /healthz HTTP/1.1\r\nHost: x\r\n"],
+    [
+      "its body",
+      'POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"email":',
+    ],
+  ])(
+    "never finishing %s -> 408 REQUEST_TIMEOUT and the connection closed",
+    async (_part, request) => {
+      const started = performance.now();
+      const answer = await rawExchange(request, slow.baseUrl);
+      expect(answer.split("\r\n", 1)[0]).toBe("HTTP/1.1 408 Request Timeout");
+      expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)).error.code).toBe(
+        "REQUEST_TIMEOUT",
+      );
+      // Answered at the timeout, not at Node's 30 s check interval.
+      expect(performance.now() - started).toBeLessThan(5_000);
+    },
+  );
 });

@@ -46,6 +46,15 @@ export const settings = {
     max: 64,
     doc: "processes serving on this host (node:cluster)",
   },
+  requestTimeoutMs: {
+    kind: "int",
+    // Bodies are at most 16 KiB: a client still sending after this is slow
+    // on purpose, holding a connection (slowloris).
+    default: 30_000,
+    min: 100,
+    max: 600_000,
+    doc: "longest time to receive a whole request; a slower one is answered 408 and disconnected",
+  },
   shutdownTimeoutMs: {
     kind: "int",
     default: 10_000,
