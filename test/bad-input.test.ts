@@ -217,6 +217,9 @@ describe("bad input never becomes a 500 or a half-written row", () => {
     expect(answer.split("\r\n", 1)[0]).toBe(`HTTP/1.1 ${status} ${STATUS_CODES[status]}`);
     const body = JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4));
     expect(body.error.code).toBe(code);
+    // The API's security headers, as on every JSON error.
+    expect(answer).toContain("content-security-policy: default-src 'none'");
+    expect(answer).toContain("x-content-type-options: nosniff");
   });
 
   it("OPTIONS * (no path) -> 404, not the Allow of /", async () => {

@@ -104,24 +104,32 @@ export function answerFrameworkErrors(
 }
 
 /**
- * The raw answer to a request Node's HTTP parser rejected before Fastify saw
- * it (Fastify's `clientErrorHandler`): the uniform error body, then the
+ * Fastify's `clientErrorHandler`: the raw answer to a request Node's HTTP
+ * parser refused before Fastify saw it (not HTTP, headers too large, too
+ * slow to arrive): the uniform error body with `headers`, then the
  * connection is closed. A connection the client reset gets nothing.
  */
-export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === "ECONNRESET" || socket.destroyed) return;
-  const code: ErrorCode =
-    err.code === "ERR_HTTP_REQUEST_TIMEOUT"
-      ? "REQUEST_TIMEOUT"
-      : err.code === "HPE_HEADER_OVERFLOW"
-        ? "REQUEST_HEADERS_TOO_LARGE"
-        : "REQUEST_HTTP_INVALID";
-  const { status, body } = described(code);
-  const json = JSON.stringify(body);
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`,
-    );
-  }
-  socket.destroy(err);
+export function answerClientErrors(
+  headers: Record<string, string>,
+): (err: NodeJS.ErrnoException, socket: Duplex) => void {
+  const headerLines = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join("");
+  return (err, socket) => {
+    if (err.code === "ECONNRESET" || socket.destroyed) return;
+    const code: ErrorCode =
+      err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? "REQUEST_TIMEOUT"
+        : err.code === "HPE_HEADER_OVERFLOW"
+          ? "REQUEST_HEADERS_TOO_LARGE"
+          : "REQUEST_HTTP_INVALID";
+    const { status, body } = described(code);
+    const json = JSON.stringify(body);
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headerLines}content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(json)}\r\nconnection: close\r\n\r\n${json}`,
+      );
+    }
+    socket.destroy(err);
+  };
 }

@@ -6,7 +6,7 @@ import type { Accounts } from "../auth/index.js";
 import type { Config } from "../config/index.js";
 import { apiRoutes } from "./api/api-routes.js";
 import { apiHeaders, useApiHeaders } from "./api-headers.js";
-import { answerClientError, answerFrameworkErrors, sendError } from "./error-response.js";
+import { answerClientErrors, answerFrameworkErrors, sendError } from "./error-response.js";
 import { healthRoutes } from "./health-routes.js";
 import { pageRoutes } from "./pages/page-routes.js";
 import { noteRoutes } from "./unmatched-routes.js";
@@ -23,6 +23,7 @@ export async function createHttpServer({
   accounts,
   ready,
 }: HttpServerDeps): Promise<FastifyInstance> {
+  const errorHeaders = apiHeaders(config);
   const app = Fastify({
     // Given to Node's createServer too: Fastify sets it on the server after
     // creation, and on Node 20 a body that never finishes then never times
@@ -34,8 +35,9 @@ export async function createHttpServer({
       requestTimeout: config.requestTimeoutMs,
       connectionsCheckingInterval: Math.min(30_000, Math.ceil(config.requestTimeoutMs / 4)),
     },
-    frameworkErrors: answerFrameworkErrors(apiHeaders(config)),
-    clientErrorHandler: answerClientError,
+    // Both answer before any route's hooks: they set the API's headers themselves.
+    frameworkErrors: answerFrameworkErrors(errorHeaders),
+    clientErrorHandler: answerClientErrors(errorHeaders),
     logger: {
       level: config.logLevel,
       // Tokens travel in these; they never reach a log line.

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { SpillwayError } from "../../errors/index.js";
 import { apiHeaders, useApiHeaders } from "../api-headers.js";
-import { answerClientError, answerFrameworkErrors, sendError } from "../error-response.js";
+import { answerClientErrors, answerFrameworkErrors, sendError } from "../error-response.js";
 import { noteRoutes, unmatchedRoute } from "../unmatched-routes.js";
 
 export interface OpsServerDeps {
@@ -20,10 +20,11 @@ export async function createOpsServer({
   contentType,
 }: OpsServerDeps): Promise<FastifyInstance> {
   const config = { cookieSecure: false };
+  const errorHeaders = apiHeaders(config);
   const app = Fastify({
     logger: false,
-    frameworkErrors: answerFrameworkErrors(apiHeaders(config)),
-    clientErrorHandler: answerClientError,
+    frameworkErrors: answerFrameworkErrors(errorHeaders),
+    clientErrorHandler: answerClientErrors(errorHeaders),
   });
   useApiHeaders(app, config);
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
