@@ -9,7 +9,7 @@ import { apiHeaders, useApiHeaders } from "./api-headers.js";
 import { answerClientErrors, answerFrameworkErrors, sendError } from "./error-response.js";
 import { healthRoutes } from "./health-routes.js";
 import { pageRoutes } from "./pages/page-routes.js";
-import { noteRoutes } from "./unmatched-routes.js";
+import { noteRoutes } from "./unmatched-route.js";
 
 export interface HttpServerDeps {
   config: Config;

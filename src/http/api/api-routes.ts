@@ -8,7 +8,7 @@ import { sendError } from "../error-response.js";
 import { useStrictJsonParser } from "../json-body.js";
 import { requestContext, sessionToken } from "../request-context.js";
 import { clearSessionCookie, setSessionCookie } from "../session-cookie.js";
-import { type RouteTable, unmatchedRoute } from "../unmatched-routes.js";
+import { type RouteTable, unmatchedRoute } from "../unmatched-route.js";
 import {
   CurrentSessionReply,
   ErrorReply,

@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { SpillwayError } from "../../errors/index.js";
 import { apiHeaders, useApiHeaders } from "../api-headers.js";
 import { answerClientErrors, answerFrameworkErrors, sendError } from "../error-response.js";
-import { noteRoutes, unmatchedRoute } from "../unmatched-routes.js";
+import { noteRoutes, unmatchedRoute } from "../unmatched-route.js";
 
 export interface OpsServerDeps {
   /** The Prometheus exposition text, read on each scrape. */

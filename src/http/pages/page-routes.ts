@@ -9,7 +9,7 @@ import { sendError, toErrorResponse } from "../error-response.js";
 import { allStringsWellFormed } from "../json-body.js";
 import { requestContext } from "../request-context.js";
 import { clearSessionCookie, setSessionCookie } from "../session-cookie.js";
-import { type RouteTable, unmatchedRoute } from "../unmatched-routes.js";
+import { type RouteTable, unmatchedRoute } from "../unmatched-route.js";
 import { accountPage, errorPage, loginPage, registerPage } from "./views.js";
 
 export interface PageDeps {
