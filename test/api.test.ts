@@ -213,6 +213,47 @@ describe("POST /v1/login", () => {
     );
     expect(row?.password_hash).toMatch(/m=19456,t=2,p=1/);
   });
+
+  const composed = "Caf\u00e9-violet-harbour-tractor";
+  const decomposed = "Cafe\u0301-violet-harbour-tractor";
+  const login = (email: string, password: string) =>
+    call(t.baseUrl, "POST", "/v1/login", { json: { email, password } });
+
+  it("takes a password however its accents or widths were typed (NFKC)", async () => {
+    const email = uniqueEmail();
+    expect((await register(email, composed)).status).toBe(201);
+    for (const typed of [decomposed, "\uff23\uff41\uff46\u00e9-violet-harbour-tractor"]) {
+      expect((await login(email, typed)).status, typed).toBe(200);
+    }
+  });
+
+  it("verifies a hash made before passwords were normalised as typed, then replaces it", async () => {
+    const email = uniqueEmail();
+    const reg = await register(email);
+    const { hash } = await import("@node-rs/argon2");
+    const asTyped = await hash(decomposed, {
+      memoryCost: 19456,
+      timeCost: 2,
+      parallelism: 1,
+      algorithm: 2,
+    });
+    await sql(
+      t.databaseUrl,
+      "UPDATE users SET password_hash = $1, password_nfkc = false WHERE id = $2",
+      [asTyped, reg.json.user.id],
+    );
+    // The old hash knows only the password as it was typed.
+    expect((await login(email, composed)).status).toBe(401);
+    expect((await login(email, decomposed)).status).toBe(200);
+    const [row] = await sql<{ password_hash: string; password_nfkc: boolean }>(
+      t.databaseUrl,
+      "SELECT password_hash, password_nfkc FROM users WHERE id = $1",
+      [reg.json.user.id],
+    );
+    expect(row?.password_nfkc).toBe(true);
+    expect(row?.password_hash).not.toBe(asTyped);
+    expect((await login(email, composed)).status).toBe(200);
+  });
 });
 
 describe("sessions", () => {

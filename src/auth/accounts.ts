@@ -4,7 +4,7 @@ import { type Clock, systemClock } from "../util/index.js";
 import { normaliseEmail } from "./email.js";
 import type { IpThrottle } from "./ip-throttle.js";
 import type { HashTicket, PasswordHasher } from "./password-hasher.js";
-import type { PasswordPolicy } from "./password-policy.js";
+import { normalisePassword, type PasswordPolicy } from "./password-policy.js";
 import type { CachedSession, SessionCache } from "./session-cache.js";
 import { hashSessionToken, isSessionTokenShape, newSessionToken } from "./session-token.js";
 
@@ -121,15 +121,16 @@ export class Accounts {
     const email = normaliseEmail(input.email);
     const displayName = normaliseDisplayName(input.displayName);
     const words = [email, email.split("@")[0] ?? "", ...(displayName ? [displayName] : [])];
+    const password = normalisePassword(input.password);
     // Admitted (or refused) before the policy's milliseconds of CPU are spent.
     const ticket = this.#deps.hasher.admit();
     try {
-      await this.#deps.policy.check(input.password, words);
+      await this.#deps.policy.check(password, words);
     } catch (err) {
       ticket.release();
       throw err;
     }
-    const passwordHash = await ticket.hash(input.password, ctx.signal);
+    const passwordHash = await ticket.hash(password, ctx.signal);
     const token = newSessionToken();
     try {
       const row = await this.#deps.db.first(statements.registerUser, [
@@ -177,22 +178,25 @@ export class Accounts {
     ticket: HashTicket,
   ): Promise<IssuedSession> {
     const { db, hasher } = this.#deps;
+    const password = normalisePassword(input.password);
     let email: string;
     try {
       email = normaliseEmail(input.email);
     } catch {
-      await ticket.verifyDummy(input.password, ctx.signal);
+      await ticket.verifyDummy(password, ctx.signal);
       throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
     }
     const user = await db.first(statements.findUserByEmail, [email]);
     if (!user) {
-      await ticket.verifyDummy(input.password, ctx.signal);
+      await ticket.verifyDummy(password, ctx.signal);
       await db.rows(statements.loginFailedUnknown, [ctx.ip]);
       throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
     }
     const lockedForMs = (user.locked_until?.getTime() ?? 0) - this.#clock.now();
     if (lockedForMs > 0) throw lockedOut(lockedForMs);
-    if (!(await ticket.verify(user.password_hash, input.password, ctx.signal))) {
+    // A hash made before passwords were normalised is of the password as typed.
+    const typed = user.password_nfkc ? password : input.password;
+    if (!(await ticket.verify(user.password_hash, typed, ctx.signal))) {
       const { loginMaxFailures, lockoutBaseSeconds, lockoutMaxSeconds } = this.#config;
       await db.rows(statements.loginFailed, [
         user.id,
@@ -203,9 +207,10 @@ export class Accounts {
       ]);
       throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
     }
-    const newHash = hasher.needsRehash(user.password_hash)
-      ? await hasher.hash(input.password, ctx.signal).catch(() => null)
-      : null;
+    const newHash =
+      !user.password_nfkc || hasher.needsRehash(user.password_hash)
+        ? await hasher.hash(password, ctx.signal).catch(() => null)
+        : null;
     const token = newSessionToken();
     const row = await db.first(statements.loginSucceeded, [
       user.id,

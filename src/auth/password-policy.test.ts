@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { threadNices } from "../../test/support/threads.js";
 import { isSpillwayError } from "../errors/index.js";
-import { PasswordPolicy } from "./password-policy.js";
+import { normalisePassword, PasswordPolicy } from "./password-policy.js";
 
 const strong = "violet-harbour-tractor-89";
 
@@ -71,5 +71,13 @@ describe("PasswordPolicy", () => {
       expect.objectContaining({ reason: "guessable" }),
     ]);
     expect(await refusal(policy, "qwertyuiop")).toMatchObject({ reason: "guessable" });
+  });
+});
+
+describe("normalisePassword", () => {
+  it("makes one password of its composed, decomposed and full-width forms (NFKC)", () => {
+    const forms = ["Caf\u00e9 1", "Cafe\u0301 1", "\uff23\uff41\uff46\u00e9\u3000\uff11"];
+    expect(new Set(forms.map(normalisePassword))).toEqual(new Set(["Caf\u00e9 1"]));
+    expect(normalisePassword("\ufb01sh")).toBe("fish");
   });
 });

@@ -27,6 +27,15 @@ export interface PasswordPolicyConfig {
   workerNice?: number;
 }
 
+/**
+ * The form a password is checked, hashed and verified in: Unicode NFKC (NIST
+ * SP 800-63B 5.1.1.2), so a password is the same wherever it is typed, with
+ * composed or decomposed accents, or in full-width forms.
+ */
+export function normalisePassword(password: string): string {
+  return password.normalize("NFKC");
+}
+
 interface Pending {
   password: string;
   related: string[];

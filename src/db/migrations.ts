@@ -67,4 +67,14 @@ CREATE TRIGGER auth_events_append_only BEFORE UPDATE OR DELETE ON auth_events
     // time of each login is in auth_events ('login_success').
     sql: "ALTER TABLE users DROP COLUMN last_login_at;",
   },
+  {
+    version: 3,
+    name: "passwords in NFKC",
+    // Passwords are hashed in Unicode NFKC from now on (NIST SP 800-63B
+    // 5.1.1.2). A hash made before is of the password as typed: it is
+    // verified that way, and replaced by an NFKC one at its next login.
+    sql: `
+ALTER TABLE users ADD COLUMN password_nfkc boolean NOT NULL DEFAULT false;
+ALTER TABLE users ALTER COLUMN password_nfkc SET DEFAULT true;`,
+  },
 ];

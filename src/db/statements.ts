@@ -12,6 +12,8 @@ export interface UserRow {
   email: string;
   display_name: string | null;
   password_hash: string;
+  /** False for a hash of the password as typed, made before passwords were normalised (NFKC). */
+  password_nfkc: boolean;
   locked_until: Date | null;
   created_at: Date;
 }
@@ -82,7 +84,7 @@ FROM u JOIN s ON s.user_id = u.id`,
     "find_user_by_email",
     "bulk",
     `
-SELECT id, email, display_name, password_hash, locked_until, created_at
+SELECT id, email, display_name, password_hash, password_nfkc, locked_until, created_at
 FROM users WHERE email = $1`,
   ),
 
@@ -111,7 +113,8 @@ WITH u AS (
   SELECT id, email, display_name, created_at FROM users WHERE id = $1
 ), cleared AS (
   UPDATE users SET failed_logins = 0, lockouts = 0, locked_until = NULL,
-                   password_hash = coalesce($6, password_hash)
+                   password_hash = coalesce($6, password_hash),
+                   password_nfkc = password_nfkc OR $6::text IS NOT NULL
   WHERE id = $1
     AND (failed_logins <> 0 OR lockouts <> 0 OR locked_until IS NOT NULL OR $6::text IS NOT NULL)
 ), s AS (
