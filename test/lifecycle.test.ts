@@ -4,7 +4,7 @@ import { type AddressInfo, createServer } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EmbeddedDatabase } from "../src/db/index.js";
+import { EmbeddedDatabase, migrations } from "../src/db/index.js";
 import { scrapeMetrics } from "../src/lab/metrics-scrape.js";
 import { freePort } from "./support/free-port.js";
 import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
@@ -131,11 +131,15 @@ describe("spillway serve", () => {
       SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
     };
     const run = () => runCli(["migrate"], env);
+    const versions = migrations.map((m) => m.version);
+    const latest = versions.at(-1);
     const first = await run();
     expect(first.code, first.out).toBe(0);
-    expect(first.out).toMatch(/applied migrations 1, 2; schema at version 2/);
+    expect(first.out).toContain(
+      `applied migrations ${versions.join(", ")}; schema at version ${latest}`,
+    );
     const second = await run();
-    expect(second.out).toMatch(/schema up to date at version 2/);
+    expect(second.out).toContain(`schema up to date at version ${latest}`);
   });
 
   it("runs password hashing below the event loop's CPU priority", async () => {
