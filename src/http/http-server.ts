@@ -51,6 +51,8 @@ export async function createHttpServer({
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
   });
 
+  // Before any plugin can add a route.
+  const routes = noteRoutes(app);
   await app.register(cookie);
   await app.register(csrf, {
     cookieKey: "spillway_csrf",
@@ -79,7 +81,6 @@ export async function createHttpServer({
   });
 
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
-  const routes = noteRoutes(app);
 
   await app.register(healthRoutes, { config, ready });
   await app.register(apiRoutes, { prefix: "/v1", config, accounts, routes });
