@@ -54,6 +54,10 @@ export async function pageRoutes(
       .send(errorPage(status, body.error.message));
   });
 
+  const csrf = { preValidation: app.csrfProtection };
+  const page = (reply: FastifyReply, status: number, content: string) =>
+    reply.code(status).type("text/html; charset=utf-8").send(content);
+
   // Every path outside the API's: a browser gets a page, any other client
   // the API's JSON error.
   app.setNotFoundHandler((request, reply) => {
@@ -64,15 +68,8 @@ export async function pageRoutes(
       err.code === "REQUEST_NOT_FOUND"
         ? "There is no page at this address."
         : "This page cannot be used that way.";
-    return reply
-      .code(err.status)
-      .type("text/html; charset=utf-8")
-      .send(errorPage(err.status, message));
+    return page(reply, err.status, errorPage(err.status, message));
   });
-
-  const csrf = { preValidation: app.csrfProtection };
-  const page = (reply: FastifyReply, status: number, content: string) =>
-    reply.code(status).type("text/html; charset=utf-8").send(content);
   const toAccount = (reply: FastifyReply) => reply.redirect("/account", 303);
   const toLogin = (reply: FastifyReply) => reply.redirect("/login", 303);
 
