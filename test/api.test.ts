@@ -188,20 +188,27 @@ describe("POST /v1/login", () => {
     expect(t.app.hasher.completed - before).toBe(1);
   });
 
+  /** Replaces a user's stored hash with one of `password` made with `params`; returns it. */
+  const storeHash = async (
+    userId: string,
+    password: string,
+    params: { memoryCost: number; timeCost: number },
+    { nfkc = true } = {},
+  ) => {
+    const { hash } = await import("@node-rs/argon2");
+    const encoded = await hash(password, { ...params, parallelism: 1, algorithm: 2 });
+    await sql(
+      t.databaseUrl,
+      "UPDATE users SET password_hash = $1, password_nfkc = $2 WHERE id = $3",
+      [encoded, nfkc, userId],
+    );
+    return encoded;
+  };
+
   it("rehashes on login when the stored hash has old parameters", async () => {
     const email = uniqueEmail();
     const reg = await register(email);
-    const { hash } = await import("@node-rs/argon2");
-    const old = await hash(strongPassword, {
-      memoryCost: 4096,
-      timeCost: 3,
-      parallelism: 1,
-      algorithm: 2,
-    });
-    await sql(t.databaseUrl, "UPDATE users SET password_hash = $1 WHERE id = $2", [
-      old,
-      reg.json.user.id,
-    ]);
+    await storeHash(reg.json.user.id, strongPassword, { memoryCost: 4096, timeCost: 3 });
     const res = await call(t.baseUrl, "POST", "/v1/login", {
       json: { email, password: strongPassword },
     });
@@ -230,17 +237,11 @@ describe("POST /v1/login", () => {
   it("verifies a hash made before passwords were normalised as typed, then replaces it", async () => {
     const email = uniqueEmail();
     const reg = await register(email);
-    const { hash } = await import("@node-rs/argon2");
-    const asTyped = await hash(decomposed, {
-      memoryCost: 19456,
-      timeCost: 2,
-      parallelism: 1,
-      algorithm: 2,
-    });
-    await sql(
-      t.databaseUrl,
-      "UPDATE users SET password_hash = $1, password_nfkc = false WHERE id = $2",
-      [asTyped, reg.json.user.id],
+    const asTyped = await storeHash(
+      reg.json.user.id,
+      decomposed,
+      { memoryCost: 19456, timeCost: 2 },
+      { nfkc: false },
     );
     // The old hash knows only the password as it was typed.
     expect((await login(email, composed)).status).toBe(401);
