@@ -57,6 +57,21 @@ describe("bad input never becomes a 500 or a half-written row", () => {
     expect(res.json.error.details[0].field).toBe("password");
   });
 
+  it("a key given twice -> 400 REQUEST_INVALID naming it, and no account for either value", async () => {
+    const [first, second] = [uniqueEmail(), uniqueEmail()];
+    const before = await userCount();
+    const res = await raw(
+      "/v1/register",
+      `{"email":"${first}","password":"${strongPassword}","\\u0065mail":"${second}"}`,
+    );
+    expect(res.status).toBe(400);
+    expect(res.json.error).toMatchObject({
+      code: "REQUEST_INVALID",
+      details: [{ field: "email", problem: "must appear only once" }],
+    });
+    expect(await userCount()).toBe(before);
+  });
+
   it("invalid JSON -> 400 REQUEST_MALFORMED", async () => {
     for (const body of ["{", "{'email': 1}", "nope", "", '{"email":"a@b.c",}']) {
       const res = await raw("/v1/login", body);

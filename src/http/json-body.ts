@@ -6,7 +6,10 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 /**
  * JSON bodies must be valid UTF-8 with well-formed strings (no lone
  * surrogates): anything else is refused with a code instead of being
- * silently altered into U+FFFD before it reaches the database.
+ * silently altered into U+FFFD before it reaches the database. A key given
+ * twice in one object is refused too: JSON.parse keeps the last and other
+ * parsers (a proxy's, a WAF's) the first, so the body would not mean one
+ * thing to every reader of it.
  */
 export function useStrictJsonParser(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser("error", "error");
@@ -34,7 +37,12 @@ export function useStrictJsonParser(app: FastifyInstance): void {
       } else if (!allStringsWellFormed(value)) {
         done(new SpillwayError("REQUEST_ENCODING_INVALID"), undefined);
       } else {
-        done(null, value);
+        const field = repeatedKey(text);
+        if (field === undefined) done(null, value);
+        else {
+          const details = [{ field, problem: "must appear only once" }];
+          done(new SpillwayError("REQUEST_INVALID", { details }), undefined);
+        }
       }
     });
   });
@@ -47,4 +55,57 @@ export function allStringsWellFormed(value: unknown, depth = 0): boolean {
     if (!key.isWellFormed() || !allStringsWellFormed(item, depth + 1)) return false;
   }
   return true;
+}
+
+interface Container {
+  /** The keys seen so far; undefined for an array. */
+  keys: Set<string> | undefined;
+  /** The current key, or the current index of an array. */
+  at: string;
+}
+
+/**
+ * The path (`a.b`, `list.0.c`) of the first key that appears twice in one
+ * object of `text`, which must be valid JSON; undefined when none does. Keys
+ * compare after unescaping, so `"a"` and `"\u0061"` are the same key.
+ */
+export function repeatedKey(text: string): string | undefined {
+  const open: Container[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "{") open.push({ keys: new Set(), at: "" });
+    else if (c === "[") open.push({ keys: undefined, at: "0" });
+    else if (c === "}" || c === "]") open.pop();
+    else if (c === ",") {
+      const top = open.at(-1);
+      if (top && !top.keys) top.at = String(Number(top.at) + 1);
+    } else if (c === '"') {
+      let end = i + 1;
+      let escaped = false;
+      while (end < text.length && text[end] !== '"') {
+        if (text[end] === "\\") {
+          escaped = true;
+          end++;
+        }
+        end++;
+      }
+      const top = open.at(-1);
+      if (top?.keys && nextNonSpace(text, end + 1) === ":") {
+        const key = escaped
+          ? (JSON.parse(text.slice(i, end + 1)) as string)
+          : text.slice(i + 1, end);
+        top.at = key;
+        if (top.keys.has(key)) return open.map((o) => o.at).join(".");
+        top.keys.add(key);
+      }
+      i = end;
+    }
+  }
+  return undefined;
+}
+
+function nextNonSpace(text: string, from: number): string | undefined {
+  let i = from;
+  while (i < text.length && " \t\n\r".includes(text[i] as string)) i++;
+  return text[i];
 }
