@@ -166,10 +166,13 @@ describe("pages", () => {
     expect(res.headers.get("content-type")).toContain("text/html");
   });
 
-  it("serves its stylesheet", async () => {
+  it("serves its stylesheet for browsers to keep, and its pages for none to store", async () => {
     const res = await call(t.baseUrl, "GET", "/assets/style.css");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/css");
+    expect(res.headers.get("cache-control")).toBe("public, max-age=3600");
+    const login = await call(t.baseUrl, "GET", "/login");
+    expect(login.headers.get("cache-control")).toBe("no-store");
   });
 
   it("shows a browser a page, not JSON, for an address that does not exist", async () => {

@@ -41,8 +41,10 @@ export async function pageRoutes(
     strictTransportSecurity: config.cookieSecure,
   });
 
+  // Pages hold CSRF tokens and account data: never stored. The stylesheet
+  // sets its own.
   app.addHook("onSend", async (_request, reply) => {
-    reply.header("cache-control", "no-store");
+    if (!reply.hasHeader("cache-control")) reply.header("cache-control", "no-store");
   });
   app.setErrorHandler((err, request, reply) => {
     const { status, body, retryAfterSeconds } = toErrorResponse(err);
