@@ -89,7 +89,7 @@ describe("POST /v1/register", () => {
       strongPassword.repeat(3).slice(0, 56) + "é".repeat(200),
     );
     expect(ok.status).toBe(201);
-    const long = await register(uniqueEmail(), "x1Y-".repeat(64) + "z");
+    const long = await register(uniqueEmail(), `${"x1Y-".repeat(64)}z`);
     expect(long.status).toBe(400);
     expect(long.json.error.details.reason).toBe("too_long");
   });
