@@ -3,14 +3,14 @@ import { repeatedKey } from "./json-body.js";
 
 describe("repeatedKey", () => {
   it.each([
-    ['{"email":"a","password":"b"}', undefined],
-    ['{"a":{"a":1},"b":[{"a":1},{"a":2}]}', undefined],
-    ['{"a":"\\"a\\":","b":"a"}', undefined],
-    ['[1,"a","a"]', undefined],
-    ["{}", undefined],
-    ['"a"', undefined],
-  ])("%s has no repeated key", (text, expected) => {
-    expect(repeatedKey(text)).toBe(expected);
+    '{"email":"a","password":"b"}',
+    '{"a":{"a":1},"b":[{"a":1},{"a":2}]}',
+    '{"a":"\\"a\\":","b":"a"}',
+    '[1,"a","a"]',
+    "{}",
+    '"a"',
+  ])("%s has no repeated key", (text) => {
+    expect(repeatedKey(text)).toBeUndefined();
   });
 
   it.each([
