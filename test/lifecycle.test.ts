@@ -176,6 +176,43 @@ describe("spillway serve", () => {
     );
   });
 
+  it("writes no log line for a client's bad requests at the default level", async () => {
+    const served = await serve({
+      SPILLWAY_DATA_DIR: join(dir, "quiet"),
+      SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
+      PORT: String(await freePort()),
+    });
+    try {
+      const before = served.output().length;
+      const form = { email: "someone@example.com", password: strongPassword, _csrf: "forged" };
+      const bad: Array<[string, string, Parameters<typeof call>[3]]> = [
+        // No CSRF cookie at all, then a cookie with a token that does not match it.
+        ["POST", "/login", { body: new URLSearchParams(form) }],
+        ["POST", "/login", { body: new URLSearchParams(form), cookie: "spillway_csrf=abc" }],
+        ["POST", "/v1/login", { body: "{", headers: { "content-type": "application/json" } }],
+        ["POST", "/v1/login", { body: "x", headers: { "content-type": "text/plain" } }],
+        ["POST", "/v1/login", { json: { email: "nobody@example.com", password: "wrong-one" } }],
+        [
+          "POST",
+          "/v1/register",
+          { json: { email: "a@example.com", password: "x".repeat(20_000) } },
+        ],
+        ["GET", "/v1/session", { token: "not-a-token" }],
+        ["GET", "/no/such/path", {}],
+      ];
+      for (const [method, path, options] of bad) {
+        const res = await call(served.baseUrl, method, path, options);
+        expect(res.status, `${method} ${path}`).toBeGreaterThanOrEqual(400);
+        expect(res.status, `${method} ${path}`).toBeLessThan(500);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      expect(served.output().slice(before)).toBe("");
+    } finally {
+      served.child.kill("SIGINT");
+      expect(await served.exited).toBe(0);
+    }
+  });
+
   it("refuses a bad setting with a clear message", async () => {
     const { code, out: err } = await runCli(["serve", "--pool-max", "0"]);
     expect(code).toBe(1);
