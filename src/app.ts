@@ -7,6 +7,7 @@ import {
   PasswordHasher,
   PasswordPolicy,
   SessionCache,
+  SessionPurge,
 } from "./auth/index.js";
 import type { Config } from "./config/index.js";
 import {
@@ -41,6 +42,8 @@ export interface Spillway {
   readonly accounts: Accounts;
   readonly hasher: PasswordHasher;
   readonly sessionCache: SessionCache;
+  /** Deletes ended sessions on a timer. */
+  readonly sessionPurge: SessionPurge;
   /** The Prometheus registry served at the ops listener's /metrics. */
   readonly metrics: Registry;
   /** Present when no databaseUrl was given. */
@@ -148,7 +151,17 @@ export async function createSpillway(config: Config): Promise<Spillway> {
     };
     const http = await createHttpServer({ config, accounts, ready });
     observePool(pool, connectionBudget, http.log);
-    const metrics = createMetrics({ pool, hasher, sessionCache });
+    const sessionPurge = new SessionPurge(db, {
+      intervalMs: config.sessionPurgeIntervalSeconds * 1000,
+      retentionSeconds: config.sessionRetentionSeconds,
+    });
+    sessionPurge.on("purged", (count: number) => http.log.info({ count }, "ended sessions purged"));
+    sessionPurge.on("sweep-error", (err: unknown) =>
+      http.log.warn({ err }, "ended sessions not purged; the next sweep tries again"),
+    );
+    sessionPurge.start();
+    cleanup.unshift(() => sessionPurge.stop());
+    const metrics = createMetrics({ pool, hasher, sessionCache, sessionPurge });
     const ops = config.opsEnabled
       ? await createOpsServer({
           metrics: () => metrics.metrics(),
@@ -178,6 +191,7 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       accounts,
       hasher,
       sessionCache,
+      sessionPurge,
       metrics,
       embedded,
       databaseUrl,

@@ -185,6 +185,20 @@ export const settings = {
     max: 10_000_000,
     doc: "session cache size",
   },
+  sessionRetentionSeconds: {
+    kind: "int",
+    default: 604_800,
+    min: 0,
+    max: 31_536_000,
+    doc: "an ended (expired or revoked) session is deleted this long after it ended",
+  },
+  sessionPurgeIntervalSeconds: {
+    kind: "int",
+    default: 3600,
+    min: 0,
+    max: 86_400,
+    doc: "how often ended sessions are swept; 0 off",
+  },
   cookieName: { kind: "string", default: "spillway_session", doc: "session cookie name" },
   cookieSecure: { kind: "bool", default: false, doc: "mark cookies Secure (serve over https)" },
 

@@ -77,4 +77,14 @@ CREATE TRIGGER auth_events_append_only BEFORE UPDATE OR DELETE ON auth_events
 ALTER TABLE users ADD COLUMN password_nfkc boolean NOT NULL DEFAULT false;
 ALTER TABLE users ALTER COLUMN password_nfkc SET DEFAULT true;`,
   },
+  {
+    version: 4,
+    name: "ended sessions",
+    // When a session stopped being usable: revoked, or else expired (LEAST
+    // skips the NULL of a session never revoked). The purge deletes by it.
+    sql: `
+ALTER TABLE sessions ADD COLUMN ended_at timestamptz
+  GENERATED ALWAYS AS (LEAST(expires_at, revoked_at)) STORED;
+CREATE INDEX sessions_ended_at_idx ON sessions (ended_at);`,
+  },
 ];

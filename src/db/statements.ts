@@ -240,6 +240,27 @@ SELECT r.id, encode(r.token_hash, 'hex') AS token_hash,
        pg_notify('spillway_session_revoked', encode(r.token_hash, 'hex')) AS notified
 FROM r`,
   ),
+
+  /**
+   * Deletes up to $2 sessions that ended (expired or revoked) more than $1
+   * seconds ago, oldest first. Rows another sweep holds are skipped, so
+   * instances sweeping at once share the work instead of waiting on it.
+   */
+  purgeEndedSessions: statement<[retentionSeconds: number, batch: number], { purged: number }>(
+    "purge_ended_sessions",
+    "bulk",
+    `
+WITH gone AS (
+  DELETE FROM sessions WHERE id IN (
+    SELECT id FROM sessions
+    WHERE ended_at < now() - make_interval(secs => $1)
+    ORDER BY ended_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED)
+  RETURNING 1
+)
+SELECT count(*)::int AS purged FROM gone`,
+  ),
 } as const;
 
 export const sessionRevokedChannel = "spillway_session_revoked";

@@ -1,11 +1,12 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
-import type { PasswordHasher, SessionCache } from "../auth/index.js";
+import type { PasswordHasher, SessionCache, SessionPurge } from "../auth/index.js";
 import { AdaptivePool, type DatabasePool, PlainPool } from "../pool/index.js";
 
 export interface MetricSources {
   pool: DatabasePool;
   hasher: PasswordHasher;
   sessionCache: SessionCache;
+  sessionPurge: SessionPurge;
 }
 
 /** The pool's shape at one instant, whichever pool is in use. */
@@ -47,7 +48,7 @@ export function poolSnapshot(pool: DatabasePool): PoolSnapshot {
 export function createMetrics(sources: MetricSources): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
-  const { pool, hasher, sessionCache } = sources;
+  const { pool, hasher, sessionCache, sessionPurge } = sources;
   const poolName = { db_client_connection_pool_name: "spillway" };
 
   new Gauge({
@@ -169,6 +170,24 @@ export function createMetrics(sources: MetricSources): Registry {
     registers: [registry],
     collect() {
       this.set(sessionCache.size);
+    },
+  });
+  new Counter({
+    name: "spillway_sessions_purged_total",
+    help: "Ended sessions deleted by the purge.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sessionPurge.purged);
+    },
+  });
+  new Counter({
+    name: "spillway_session_purge_failures_total",
+    help: "Purge sweeps that failed (the next sweep tries again).",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(sessionPurge.failures);
     },
   });
   return registry;
