@@ -372,6 +372,122 @@ describe("sessions", () => {
   });
 });
 
+describe("POST /v1/password", () => {
+  const newPassword = "amber-lantern-quietly-47";
+  const change = (token: string, currentPassword: string, next = newPassword) =>
+    call(t.baseUrl, "POST", "/v1/password", {
+      json: { currentPassword, newPassword: next },
+      token,
+    });
+
+  it("replaces the password, ends every session and issues a new one", async () => {
+    const email = uniqueEmail("pw");
+    const first = await register(email);
+    const other = await call(t.baseUrl, "POST", "/v1/login", {
+      json: { email, password: strongPassword },
+    });
+    const token = first.json.session.token as string;
+    // Both sessions cached on this instance before the change.
+    for (const s of [token, other.json.session.token])
+      expect((await call(t.baseUrl, "GET", "/v1/session", { token: s })).status).toBe(200);
+
+    const res = await change(token, strongPassword);
+    expect(res.status).toBe(200);
+    expect(res.json.user.id).toBe(first.json.user.id);
+    const renewed = res.json.session.token as string;
+    expect(renewed).not.toBe(token);
+    expect(res.headers.get("set-cookie")).toContain(`spillway_session=${renewed}`);
+
+    // The old sessions are refused at once (the cache too); the new one works.
+    for (const s of [token, other.json.session.token])
+      expect((await call(t.baseUrl, "GET", "/v1/session", { token: s })).status).toBe(401);
+    const list = await call(t.baseUrl, "GET", "/v1/sessions", { token: renewed });
+    expect(list.json.sessions.map((s: { id: string }) => s.id)).toEqual([res.json.session.id]);
+
+    const login = (password: string) =>
+      call(t.baseUrl, "POST", "/v1/login", { json: { email, password } });
+    expect((await login(strongPassword)).json.error.code).toBe("AUTH_INVALID_CREDENTIALS");
+    expect((await login(newPassword)).status).toBe(200);
+
+    const events = await sql<{ kind: string; session_id: string }>(
+      t.databaseUrl,
+      "SELECT kind, session_id FROM auth_events WHERE user_id = $1 AND kind IN ('password_change', 'revoke') ORDER BY id",
+      [first.json.user.id],
+    );
+    expect(events.map((e) => e.kind).sort()).toEqual(["password_change", "revoke", "revoke"]);
+    expect(events.find((e) => e.kind === "password_change")?.session_id).toBe(res.json.session.id);
+  });
+
+  it("refuses a wrong current password, counting it towards the lockout, and changes nothing", async () => {
+    const email = uniqueEmail("pw");
+    const reg = await register(email);
+    const token = reg.json.session.token as string;
+    const [before] = await sql<{ password_hash: string }>(
+      t.databaseUrl,
+      "SELECT password_hash FROM users WHERE id = $1",
+      [reg.json.user.id],
+    );
+    const res = await change(token, "not-the-password-at-all");
+    expect(res.status).toBe(403);
+    expect(res.json.error.code).toBe("AUTH_PASSWORD_INCORRECT");
+    const [after] = await sql<{ password_hash: string; failed_logins: number }>(
+      t.databaseUrl,
+      "SELECT password_hash, failed_logins FROM users WHERE id = $1",
+      [reg.json.user.id],
+    );
+    expect(after).toEqual({ password_hash: before?.password_hash, failed_logins: 1 });
+    const [event] = await sql(
+      t.databaseUrl,
+      "SELECT kind, detail FROM auth_events WHERE user_id = $1 AND kind = 'login_failure'",
+      [reg.json.user.id],
+    );
+    expect(event).toEqual({ kind: "login_failure", detail: { reason: "password_change" } });
+    // The session is untouched.
+    expect((await call(t.baseUrl, "GET", "/v1/session", { token })).status).toBe(200);
+  });
+
+  it("refuses a weak new password with the reason, before checking the current one", async () => {
+    const email = uniqueEmail("pw");
+    const reg = await register(email);
+    const token = reg.json.session.token as string;
+    for (const [next, problem] of [
+      ["password1", /common|guess/i],
+      ["short", /8/],
+      [email, /email|guess|common/i],
+    ] as const) {
+      const res = await change(token, "wrong-current-password", next);
+      expect(res.status, next).toBe(400);
+      expect(res.json.error.code).toBe("AUTH_PASSWORD_WEAK");
+      expect(res.json.error.message).toMatch(problem);
+    }
+    const [user] = await sql(t.databaseUrl, "SELECT failed_logins FROM users WHERE id = $1", [
+      reg.json.user.id,
+    ]);
+    expect(user).toEqual({ failed_logins: 0 });
+  });
+
+  it("needs a session before anything else, and a body of the right shape", async () => {
+    const anon = await call(t.baseUrl, "POST", "/v1/password", {
+      json: { currentPassword: 1 },
+    });
+    expect(anon.status).toBe(401);
+    expect(anon.json.error.code).toBe("AUTH_SESSION_INVALID");
+    const token = (await register(uniqueEmail("pw"))).json.session.token as string;
+    for (const json of [
+      {},
+      { currentPassword: strongPassword },
+      { currentPassword: strongPassword, newPassword: 12345678 },
+      { currentPassword: strongPassword, newPassword, extra: true },
+      { currentPassword: strongPassword, newPassword: "x".repeat(2000) },
+    ]) {
+      const res = await call(t.baseUrl, "POST", "/v1/password", { json, token });
+      expect(res.status, JSON.stringify(json).slice(0, 80)).toBe(400);
+      expect(res.json.error.code).toBe("REQUEST_INVALID");
+    }
+    expect((await call(t.baseUrl, "GET", "/v1/session", { token })).status).toBe(200);
+  });
+});
+
 describe("service endpoints", () => {
   it("healthz and readyz answer", async () => {
     expect((await call(t.baseUrl, "GET", "/healthz")).json).toEqual({ status: "ok" });
@@ -389,6 +505,7 @@ describe("service endpoints", () => {
       "/v1/session",
       "/v1/sessions",
       "/v1/sessions/{id}",
+      "/v1/password",
     ]) {
       expect(doc.json.paths, path).toHaveProperty([path]);
     }

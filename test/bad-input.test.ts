@@ -178,6 +178,69 @@ describe("bad input never becomes a 500 or a half-written row", () => {
     expect(anonymous.json.error.code).toBe("AUTH_SESSION_INVALID");
   });
 
+  it("a password change with bad input answers 4xx and changes nothing", async () => {
+    const reg = await call(t.baseUrl, "POST", "/v1/register", {
+      json: { email: uniqueEmail("pwbad"), password: strongPassword },
+    });
+    const token = reg.json.session.token as string;
+    const hash = async () =>
+      (
+        await sql<{ password_hash: string }>(
+          t.databaseUrl,
+          "SELECT password_hash FROM users WHERE id = $1",
+          [reg.json.user.id],
+        )
+      )[0]?.password_hash;
+    const before = await hash();
+    const send = (body: string | Buffer, type = "application/json") =>
+      call(t.baseUrl, "POST", "/v1/password", {
+        body,
+        token,
+        headers: { "content-type": type },
+      });
+    const cases: Array<[string, string | Buffer, string, string?]> = [
+      ["invalid JSON", "{", "REQUEST_MALFORMED"],
+      [
+        "invalid UTF-8",
+        Buffer.concat([
+          Buffer.from(`{"currentPassword":"${strongPassword}","newPassword":"`),
+          Buffer.from([0xc3, 0x28]),
+          Buffer.from('-amber-lantern-47"}'),
+        ]),
+        "REQUEST_ENCODING_INVALID",
+      ],
+      [
+        "lone surrogate",
+        `{"currentPassword":"${strongPassword}","newPassword":"amber\\ud800lantern-47"}`,
+        "REQUEST_ENCODING_INVALID",
+      ],
+      [
+        "key twice",
+        `{"currentPassword":"${strongPassword}","newPassword":"amber-lantern-quietly-47","newPassword":"x"}`,
+        "REQUEST_INVALID",
+      ],
+      [
+        "huge",
+        `{"currentPassword":"${"x".repeat(20_000)}","newPassword":"y"}`,
+        "REQUEST_TOO_LARGE",
+      ],
+      [
+        "form post",
+        `currentPassword=${strongPassword}&newPassword=amber-lantern-quietly-47`,
+        "REQUEST_UNSUPPORTED_MEDIA_TYPE",
+        "application/x-www-form-urlencoded",
+      ],
+    ];
+    for (const [name, body, code, type] of cases) {
+      const res = await send(body, type);
+      expect(res.status, name).toBeGreaterThanOrEqual(400);
+      expect(res.status, name).toBeLessThan(500);
+      expect(res.json.error.code, name).toBe(code);
+    }
+    expect(await hash()).toBe(before);
+    expect((await call(t.baseUrl, "GET", "/v1/session", { token })).status).toBe(200);
+  });
+
   it("SQL injection strings are stored literally", async () => {
     const displayName = "Robert'); DROP TABLE users;--";
     const email = `o'brien+${Date.now()}@example.com`;

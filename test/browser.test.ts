@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 describe("in a real browser", () => {
-  it("registers, logs in elsewhere, sees /account, revokes a session and logs out", async () => {
+  it("registers, logs in elsewhere, sees /account, revokes a session, changes the password and logs out", async () => {
     const email = uniqueEmail("browser");
     const first = await browser.newContext();
     const page = await first.newPage();
@@ -76,11 +76,22 @@ describe("in a real browser", () => {
     await other.goto(`${t.baseUrl}/account`);
     await other.waitForURL("**/login");
 
+    // Changing the password keeps this device in, on a renewed session.
+    await page.getByLabel("Current password").fill(strongPassword);
+    await page.getByLabel("New password").fill("amber-lantern-quietly-47");
+    await page.getByRole("button", { name: "Change password" }).click();
+    await page.waitForURL("**/account?done=password");
+    expect(await page.getByRole("status").textContent()).toContain("Your password was changed");
     // Logging out ends the first session too.
     await page.getByRole("button", { name: "Log out", exact: true }).click();
     await page.waitForURL("**/login");
     await page.goto(`${t.baseUrl}/account`);
     await page.waitForURL("**/login");
+    // The new password logs in.
+    await page.getByLabel("Email").fill(email);
+    await page.getByLabel("Password").fill("amber-lantern-quietly-47");
+    await page.getByRole("button", { name: "Log in" }).click();
+    await page.waitForURL("**/account");
 
     // A mistyped address shows a page, as the browser asks for HTML.
     const missing = await page.goto(`${t.baseUrl}/acount`);

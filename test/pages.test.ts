@@ -133,6 +133,52 @@ describe("pages", () => {
     expect((await phone.get("/account")).headers.get("location")).toBe("/login");
   });
 
+  it("changes the password from the account page, logging out every other session", async () => {
+    const email = uniqueEmail("changer");
+    const phone = new Browser(t.baseUrl);
+    const laptop = new Browser(t.baseUrl);
+    let form = await phone.get("/register");
+    await phone.post("/register", { _csrf: csrfOf(form.text), email, password: strongPassword });
+    form = await laptop.get("/login");
+    await laptop.post("/login", { _csrf: csrfOf(form.text), email, password: strongPassword });
+    const before = laptop.cookies.get("spillway_session");
+
+    let account = await laptop.get("/account");
+    expect(account.text).toContain('<form method="post" action="/account/password">');
+    const wrong = await laptop.post("/account/password", {
+      _csrf: csrfOf(account.text),
+      currentPassword: "not-my-password-1",
+      newPassword: "amber-lantern-quietly-47",
+    });
+    expect(wrong.status).toBe(403);
+    expect(wrong.text).toContain("The current password is incorrect");
+    // Still the account page, with its sessions and a fresh form.
+    expect(wrong.text).toContain(email);
+    expect(wrong.text).toContain("Active sessions");
+
+    account = await laptop.get("/account");
+    const changed = await laptop.post("/account/password", {
+      _csrf: csrfOf(account.text),
+      currentPassword: strongPassword,
+      newPassword: "amber-lantern-quietly-47",
+    });
+    expect(changed.status).toBe(303);
+    expect(changed.headers.get("location")).toBe("/account?done=password");
+    expect(laptop.cookies.get("spillway_session")).not.toBe(before);
+    const after = await laptop.get("/account?done=password");
+    expect(after.text).toContain("Your password was changed");
+    expect([...after.text.matchAll(/\/revoke"/g)]).toHaveLength(0);
+    // The phone's session ended with the change.
+    expect((await phone.get("/account")).headers.get("location")).toBe("/login");
+    form = await phone.get("/login");
+    const old = await phone.post("/login", {
+      _csrf: csrfOf(form.text),
+      email,
+      password: strongPassword,
+    });
+    expect(old.status).toBe(401);
+  });
+
   it("refuses form posts without a valid CSRF token and changes nothing", async () => {
     const b = new Browser(t.baseUrl);
     await b.get("/register");

@@ -79,6 +79,27 @@ describe("session cache across instances", () => {
     ).toBe(200);
   });
 
+  it("a password change ends the account's sessions on every instance", async () => {
+    const email = uniqueEmail();
+    const first = await call(a.baseUrl, "POST", "/v1/register", {
+      json: { email, password: strongPassword },
+    });
+    const old = first.json.session.token as string;
+    expect((await call(b.baseUrl, "GET", "/v1/session", { token: old })).status).toBe(200);
+    const changed = await call(a.baseUrl, "POST", "/v1/password", {
+      json: { currentPassword: strongPassword, newPassword: "amber-lantern-quietly-47" },
+      token: old,
+    });
+    expect(changed.status).toBe(200);
+    // Well before b's renew interval (2 s), when a check would ask the database anyway.
+    await until(
+      async () => (await call(b.baseUrl, "GET", "/v1/session", { token: old })).status === 401,
+      1000,
+    );
+    const renewed = changed.json.session.token as string;
+    expect((await call(b.baseUrl, "GET", "/v1/session", { token: renewed })).status).toBe(200);
+  });
+
   it("slides the expiry, writing at most once per renew interval", async () => {
     const reg = await call(a.baseUrl, "POST", "/v1/register", {
       json: { email: uniqueEmail(), password: strongPassword },

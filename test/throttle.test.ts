@@ -62,6 +62,27 @@ describe("per-account lockout", () => {
     expect(user).toEqual({ failed_logins: 0, lockouts: 0 });
   });
 
+  it("wrong current passwords at a password change lock the account as failed logins do", async () => {
+    const email = uniqueEmail();
+    const reg = await call(t.baseUrl, "POST", "/v1/register", {
+      json: { email, password: strongPassword },
+    });
+    const change = (currentPassword: string) =>
+      call(t.baseUrl, "POST", "/v1/password", {
+        json: { currentPassword, newPassword: "amber-lantern-quietly-47" },
+        token: reg.json.session.token,
+      });
+    for (let i = 0; i < 3; i++)
+      expect((await change("wrong-password-here")).json.error.code).toBe("AUTH_PASSWORD_INCORRECT");
+    const locked = await change(strongPassword);
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(25);
+    const login = await call(t.baseUrl, "POST", "/v1/login", {
+      json: { email, password: strongPassword },
+    });
+    expect(login.json.error.code).toBe("AUTH_RATE_LIMITED");
+  });
+
   it("auth_events is append-only", async () => {
     await expect(sql(t.databaseUrl, "DELETE FROM auth_events")).rejects.toThrow(/append-only/);
     await expect(sql(t.databaseUrl, "UPDATE auth_events SET kind = 'register'")).rejects.toThrow(

@@ -74,6 +74,11 @@ export interface LoginInput {
   password: string;
 }
 
+export interface PasswordChangeInput {
+  currentPassword: string;
+  newPassword: string;
+}
+
 const uniqueViolation = "23505";
 const displayNameMax = 100;
 const userAgentMax = 512;
@@ -204,6 +209,7 @@ export class Accounts {
         lockoutBaseSeconds,
         lockoutMaxSeconds,
         ctx.ip,
+        null,
       ]);
       throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
     }
@@ -221,6 +227,74 @@ export class Accounts {
       newHash,
     ]);
     return { token, ...toAuthenticated(mustExist(row)) };
+  }
+
+  /**
+   * Replaces the caller's password after checking the current one. Every
+   * session of the account ends, the caller's too, and a new one is issued:
+   * whoever held a session (or the old token) is out. A wrong current
+   * password counts towards the account's lockout, as at login.
+   */
+  changePassword(
+    auth: Authenticated,
+    input: PasswordChangeInput,
+    ctx: RequestContext,
+  ): Promise<IssuedSession> {
+    return this.#tracked(() => this.#changePassword(auth, input, ctx));
+  }
+
+  async #changePassword(
+    auth: Authenticated,
+    input: PasswordChangeInput,
+    ctx: RequestContext,
+  ): Promise<IssuedSession> {
+    const { db, hasher, policy, cache } = this.#deps;
+    this.#deps.throttle?.take(ctx.ip ?? "unknown");
+    const { email, displayName } = auth.user;
+    const words = [email, email.split("@")[0] ?? "", ...(displayName ? [displayName] : [])];
+    const current = normalisePassword(input.currentPassword);
+    const next = normalisePassword(input.newPassword);
+    const ticket = hasher.admit();
+    try {
+      await policy.check(next, words);
+      const user = await db.first(statements.findUserById, [auth.user.id]);
+      if (!user) throw new SpillwayError("AUTH_SESSION_INVALID");
+      const lockedForMs = (user.locked_until?.getTime() ?? 0) - this.#clock.now();
+      if (lockedForMs > 0) throw lockedOut(lockedForMs);
+      const typed = user.password_nfkc ? current : input.currentPassword;
+      if (!(await ticket.verify(user.password_hash, typed, ctx.signal))) {
+        const { loginMaxFailures, lockoutBaseSeconds, lockoutMaxSeconds } = this.#config;
+        await db.rows(statements.loginFailed, [
+          user.id,
+          loginMaxFailures,
+          lockoutBaseSeconds,
+          lockoutMaxSeconds,
+          ctx.ip,
+          '{"reason":"password_change"}',
+        ]);
+        throw new SpillwayError("AUTH_PASSWORD_INCORRECT");
+      }
+      const newHash = await hasher.hash(next, ctx.signal);
+      const token = newSessionToken();
+      const row = await db.first(statements.changePassword, [
+        user.id,
+        user.password_hash,
+        newHash,
+        hashSessionToken(token),
+        this.#config.sessionTtlSeconds,
+        ctx.ip,
+        clip(ctx.userAgent),
+      ]);
+      // Changed by another request since it was read: the password just
+      // checked is no longer the account's.
+      if (!row) throw new SpillwayError("AUTH_PASSWORD_INCORRECT");
+      // Evicted here too, not only on the notification: once this returns,
+      // this instance never accepts an old session again.
+      for (const hash of row.revoked) cache.evict(hash);
+      return { token, ...toAuthenticated(row) };
+    } finally {
+      ticket.release();
+    }
   }
 
   /**

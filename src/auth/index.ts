@@ -5,6 +5,7 @@ export {
   type Authenticated,
   type IssuedSession,
   type LoginInput,
+  type PasswordChangeInput,
   type RegisterInput,
   type RequestContext,
   type SessionListing,

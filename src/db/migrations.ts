@@ -87,4 +87,12 @@ ALTER TABLE sessions ADD COLUMN ended_at timestamptz
   GENERATED ALWAYS AS (LEAST(expires_at, revoked_at)) STORED;
 CREATE INDEX sessions_ended_at_idx ON sessions (ended_at);`,
   },
+  {
+    version: 5,
+    name: "password changes",
+    sql: `
+ALTER TABLE auth_events DROP CONSTRAINT auth_events_kind_check;
+ALTER TABLE auth_events ADD CONSTRAINT auth_events_kind_check CHECK (kind IN (
+  'register', 'login_success', 'login_failure', 'lockout', 'logout', 'revoke', 'password_change'));`,
+  },
 ];

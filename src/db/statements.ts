@@ -88,6 +88,14 @@ SELECT id, email, display_name, password_hash, password_nfkc, locked_until, crea
 FROM users WHERE email = $1`,
   ),
 
+  findUserById: statement<[userId: string], UserRow>(
+    "find_user_by_id",
+    "bulk",
+    `
+SELECT id, email, display_name, password_hash, password_nfkc, locked_until, created_at
+FROM users WHERE id = $1`,
+  ),
+
   /**
    * Opens a session after a good password. The user row is written only when
    * something changes (failures to clear, a lock to lift, a new hash): a
@@ -130,8 +138,9 @@ FROM u JOIN s ON s.user_id = u.id`,
   ),
 
   /**
-   * Counts a wrong password; the failure that reaches the limit locks the
-   * account for base x 2^lockouts seconds (capped) and records a lockout.
+   * Counts a wrong password (at login, or `detail` says where); the failure
+   * that reaches the limit locks the account for base x 2^lockouts seconds
+   * (capped) and records a lockout.
    */
   loginFailed: statement<
     [
@@ -140,6 +149,7 @@ FROM u JOIN s ON s.user_id = u.id`,
       lockoutBaseSeconds: number,
       lockoutMaxSeconds: number,
       ip: Ip,
+      detail: string | null,
     ],
     { locked_until: Date | null; just_locked: boolean }
   >(
@@ -156,8 +166,8 @@ WITH u AS (
   WHERE id = $1
   RETURNING id, locked_until, (failed_logins = 0 AND locked_until > now()) AS just_locked
 ), e AS (
-  INSERT INTO auth_events (kind, user_id, ip)
-  SELECT k, u.id, $5 FROM u,
+  INSERT INTO auth_events (kind, user_id, ip, detail)
+  SELECT k, u.id, $5, CASE WHEN k = 'login_failure' THEN $6::jsonb END FROM u,
     unnest(CASE WHEN u.just_locked THEN ARRAY['login_failure', 'lockout'] ELSE ARRAY['login_failure'] END) AS k
 )
 SELECT locked_until, just_locked FROM u`,
@@ -239,6 +249,56 @@ WITH r AS (
 SELECT r.id, encode(r.token_hash, 'hex') AS token_hash,
        pg_notify('spillway_session_revoked', encode(r.token_hash, 'hex')) AS notified
 FROM r`,
+  ),
+
+  /**
+   * Replaces the password hash if it is still the one the current password
+   * was checked against, revokes every session of the user (the caller's
+   * too: a password change renews the session) and opens a new one, in one
+   * statement. No row: the hash changed in between.
+   */
+  changePassword: statement<
+    [
+      userId: string,
+      checkedHash: string,
+      newHash: string,
+      tokenHash: Buffer,
+      ttlSeconds: number,
+      ip: Ip,
+      ua: UserAgent,
+    ],
+    SessionUserRow & { revoked: string[] }
+  >(
+    "change_password",
+    "bulk",
+    `
+WITH u AS (
+  UPDATE users SET password_hash = $3, password_nfkc = true,
+                   failed_logins = 0, lockouts = 0, locked_until = NULL
+  WHERE id = $1 AND password_hash = $2
+  RETURNING id, email, display_name, created_at
+), r AS (
+  UPDATE sessions SET revoked_at = now()
+  WHERE user_id = (SELECT id FROM u) AND revoked_at IS NULL
+  RETURNING id, token_hash
+), s AS (
+  INSERT INTO sessions (user_id, token_hash, expires_at, ip, user_agent)
+  SELECT u.id, $4, now() + make_interval(secs => $5), $6, $7 FROM u
+  RETURNING id, user_id, created_at, last_seen_at, expires_at
+), e AS (
+  INSERT INTO auth_events (kind, user_id, session_id, ip)
+  SELECT 'password_change', s.user_id, s.id, $6 FROM s
+  UNION ALL
+  SELECT 'revoke', $1, r.id, $6 FROM r
+), n AS (
+  SELECT array_agg(encode(r.token_hash, 'hex')) AS hashes,
+         count(pg_notify('spillway_session_revoked', encode(r.token_hash, 'hex'))) AS notified
+  FROM r
+)
+SELECT s.id AS session_id, u.id AS user_id, u.email, u.display_name, u.created_at AS user_created_at,
+       s.created_at AS session_created_at, s.last_seen_at, s.expires_at,
+       coalesce(n.hashes, '{}') AS revoked
+FROM u JOIN s ON s.user_id = u.id CROSS JOIN n`,
   ),
 
   /**

@@ -28,6 +28,7 @@ export const errorCatalog = {
   AUTH_RATE_LIMITED: { status: 429, message: "Too many attempts; try again later" },
   AUTH_SESSION_INVALID: { status: 401, message: "No valid session" },
   AUTH_SESSION_NOT_FOUND: { status: 404, message: "No such session" },
+  AUTH_PASSWORD_INCORRECT: { status: 403, message: "The current password is incorrect" },
   // Capacity: load is turned away fast instead of queueing until it times out
   HASH_SATURATED: { status: 503, message: "The service is busy; try again shortly" },
   POOL_SATURATED: { status: 503, message: "The service is busy; try again shortly" },

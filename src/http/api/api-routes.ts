@@ -15,6 +15,7 @@ import {
   errorReplies,
   IssuedSessionReply,
   LoginBody,
+  PasswordChangeBody,
   RegisterBody,
   RevokedReply,
   SessionIdParams,
@@ -102,6 +103,24 @@ export async function apiRoutes(
     },
     async (request, reply) => {
       const session = await accounts.login(request.body, requestContext(request));
+      return issued(reply, session);
+    },
+  );
+
+  app.post<{ Body: PasswordChangeBody }>(
+    "/password",
+    {
+      schema: {
+        summary: "Change the password; every session of the account ends and a new one is issued",
+        tags: ["accounts"],
+        body: PasswordChangeBody,
+        response: { 200: IssuedSessionReply, 403: ErrorReply, ...errorReplies },
+      },
+      preValidation: sessionFirst,
+    },
+    async (request, reply) => {
+      const auth = mustHave(request.auth);
+      const session = await accounts.changePassword(auth, request.body, requestContext(request));
       return issued(reply, session);
     },
   );

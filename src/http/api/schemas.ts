@@ -24,6 +24,18 @@ export const LoginBody = Type.Object(
 );
 export type LoginBody = Static<typeof LoginBody>;
 
+export const PasswordChangeBody = Type.Object(
+  {
+    currentPassword: Type.String({ maxLength: 1024 }),
+    newPassword: Type.String({
+      maxLength: 1024,
+      description: "8 to 256 characters; not guessable",
+    }),
+  },
+  { additionalProperties: false },
+);
+export type PasswordChangeBody = Static<typeof PasswordChangeBody>;
+
 export const SessionIdParams = Type.Object({ id: Type.String({ format: "uuid" }) });
 export type SessionIdParams = Static<typeof SessionIdParams>;
 

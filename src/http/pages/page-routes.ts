@@ -156,7 +156,29 @@ export async function pageRoutes(
     if (!auth) return toLogin(reply);
     const notice = notices[request.query.done ?? ""];
     const sessions = await accounts.listSessions(auth);
-    return page(reply, 200, accountPage(auth, sessions, reply.generateCsrf(), notice));
+    return page(reply, 200, accountPage(auth, sessions, reply.generateCsrf(), { notice }));
+  });
+
+  app.post<{ Body: Form }>("/account/password", csrf, async (request, reply) => {
+    const auth = await currentSession(request);
+    if (!auth) return toLogin(reply);
+    try {
+      const issued = await accounts.changePassword(
+        auth,
+        {
+          currentPassword: field(request.body, "currentPassword"),
+          newPassword: field(request.body, "newPassword"),
+        },
+        requestContext(request),
+      );
+      setSessionCookie(reply, config, issued.token);
+      return reply.redirect("/account?done=password", 303);
+    } catch (err) {
+      const sessions = isSpillwayError(err) ? await accounts.listSessions(auth) : [];
+      return refused(reply, err, (passwordError) =>
+        accountPage(auth, sessions, reply.generateCsrf(), { passwordError }),
+      );
+    }
   });
 
   app.post<{ Params: { id: string } }>(
@@ -196,6 +218,7 @@ export async function pageRoutes(
 const notices: Record<string, string> = {
   revoked: "The session was revoked.",
   "revoked-others": "All other sessions were logged out.",
+  password: "Your password was changed, and every other session was logged out.",
 };
 
 /** A single text field of a form; repeated or non-text fields are refused. */

@@ -70,11 +70,18 @@ const dateFormat = new Intl.DateTimeFormat("en-GB", {
 });
 const when = (d: Date) => `${dateFormat.format(d)} UTC`;
 
+export interface AccountState {
+  /** What the last action did. */
+  notice?: string | undefined;
+  /** Why a password change was refused. */
+  passwordError?: string | undefined;
+}
+
 export function accountPage(
   auth: Authenticated,
   sessions: SessionListing[],
   csrfToken: string,
-  notice?: string,
+  { notice, passwordError }: AccountState = {},
 ): string {
   const { user } = auth;
   const rows = sessions.map(
@@ -119,7 +126,16 @@ ${notice ? html`<p class="notice" role="status">${notice}</p>` : undefined}
     <input type="hidden" name="_csrf" value="${csrfToken}">
     <button type="submit">Log out</button>
   </form>
-</div>`,
+</div>
+<h2 id="password">Change password</h2>
+${errorBox(passwordError)}
+<form method="post" action="/account/password">
+  <input type="hidden" name="_csrf" value="${csrfToken}">
+  <label>Current password <input type="password" name="currentPassword" autocomplete="current-password" required maxlength="256"></label>
+  <label>New password <span class="hint">8 to 256 characters; every other device is logged out</span>
+    <input type="password" name="newPassword" autocomplete="new-password" required minlength="8" maxlength="256"></label>
+  <button type="submit" class="secondary">Change password</button>
+</form>`,
   );
 }
 
