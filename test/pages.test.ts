@@ -145,6 +145,8 @@ describe("pages", () => {
 
     let account = await laptop.get("/account");
     expect(account.text).toContain('<form method="post" action="/account/password">');
+    // Password managers learn which account the new password belongs to.
+    expect(account.text).toContain(`autocomplete="username" value="${email}" hidden`);
     const wrong = await laptop.post("/account/password", {
       _csrf: csrfOf(account.text),
       currentPassword: "not-my-password-1",

@@ -131,6 +131,7 @@ ${notice ? html`<p class="notice" role="status">${notice}</p>` : undefined}
 ${errorBox(passwordError)}
 <form method="post" action="/account/password">
   <input type="hidden" name="_csrf" value="${csrfToken}">
+  <input type="email" name="username" autocomplete="username" value="${user.email}" hidden readonly>
   <label>Current password <input type="password" name="currentPassword" autocomplete="current-password" required maxlength="256"></label>
   <label>New password <span class="hint">8 to 256 characters; every other device is logged out</span>
     <input type="password" name="newPassword" autocomplete="new-password" required minlength="8" maxlength="256"></label>
