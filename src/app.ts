@@ -166,6 +166,7 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       ? await createOpsServer({
           metrics: () => metrics.metrics(),
           contentType: metrics.contentType,
+          host: config.opsHost,
         })
       : undefined;
     if (ops) cleanup.unshift(() => ops.close());

@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseMetrics, scrapeMetrics } from "../src/lab/metrics-scrape.js";
 import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
@@ -36,6 +37,49 @@ describe("ops listener", () => {
     const posted = await fetch(`${opsUrl}/metrics`, { method: "POST" });
     expect(posted.status).toBe(405);
     expect(posted.headers.get("allow")).toBe("GET, HEAD");
+  });
+
+  it("answers only loopback host names, so a page rebinding its name to 127.0.0.1 reads nothing", async () => {
+    const port = new URL(t.app.opsUrl ?? "").port;
+    const withHost = (host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(
+          { host: "127.0.0.1", port, path: "/metrics", headers: { host } },
+          (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (chunk) => {
+              body += chunk;
+            });
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    for (const host of [
+      `127.0.0.1:${port}`,
+      `localhost:${port}`,
+      "LOCALHOST",
+      `[::1]:${port}`,
+      "127.1.2.3",
+    ]) {
+      const res = await withHost(host);
+      expect(res.status, host).toBe(200);
+      expect(res.body).toContain("db_client_connection_count");
+    }
+    for (const host of [
+      `attacker.example:${port}`,
+      "127.0.0.1.nip.io",
+      "[::2]",
+      "localhost.attacker.example",
+      "a b",
+    ]) {
+      const res = await withHost(host);
+      expect(res.status, host).toBe(421);
+      expect(JSON.parse(res.body).error.code).toBe("OPS_HOST_REFUSED");
+      expect(res.body).not.toContain("db_client");
+    }
   });
 
   it("reports the pool's shape and the work done, read at scrape time", async () => {

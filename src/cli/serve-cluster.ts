@@ -49,6 +49,7 @@ export async function serveCluster(config: Config, log: (line: string) => void):
     ? await createOpsServer({
         metrics: () => aggregator.clusterMetrics(),
         contentType: aggregator.contentType,
+        host: config.opsHost,
       })
     : undefined;
   if (ops) {

@@ -39,6 +39,10 @@ export const errorCatalog = {
   DB_QUERY_TIMEOUT: { status: 503, message: "A database query took too long" },
   // Operations
   METRICS_UNAVAILABLE: { status: 503, message: "Metrics could not be collected; try again" },
+  OPS_HOST_REFUSED: {
+    status: 421,
+    message: "This listener answers only requests addressed to its loopback address",
+  },
   // Lifecycle
   SERVICE_SHUTTING_DOWN: { status: 503, message: "The service is shutting down" },
   CONFIG_INVALID: { status: 500, message: "The configuration is invalid" },

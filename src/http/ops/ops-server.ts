@@ -1,3 +1,4 @@
+import { isIPv4 } from "node:net";
 import Fastify, { type FastifyInstance } from "fastify";
 import { SpillwayError } from "../../errors/index.js";
 import { apiHeaders, useApiHeaders } from "../api-headers.js";
@@ -8,6 +9,25 @@ export interface OpsServerDeps {
   /** The Prometheus exposition text, read on each scrape. */
   metrics: () => Promise<string>;
   contentType: string;
+  /** The address it listens on: on a loopback one, it answers only loopback host names. */
+  host: string;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: names that can only mean this machine. */
+function isLoopback(hostname: string): boolean {
+  const name = hostname.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  if (name === "localhost" || name === "::1") return true;
+  return isIPv4(name) && name.startsWith("127.");
+}
+
+/** The host name of a Host header (without its port); undefined when it is not one. */
+function hostnameOf(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  try {
+    return new URL(`http://${header}/`).hostname;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -18,6 +38,7 @@ export interface OpsServerDeps {
 export async function createOpsServer({
   metrics,
   contentType,
+  host,
 }: OpsServerDeps): Promise<FastifyInstance> {
   const config = { cookieSecure: false };
   const errorHeaders = apiHeaders(config);
@@ -28,6 +49,14 @@ export async function createOpsServer({
   });
   useApiHeaders(app, config);
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
+  if (isLoopback(host)) {
+    // A web page can rebind its own name to 127.0.0.1 and have a browser on
+    // this machine read the listener; its requests still carry that name.
+    app.addHook("onRequest", async (request) => {
+      const name = hostnameOf(request.headers.host);
+      if (name === undefined || !isLoopback(name)) throw new SpillwayError("OPS_HOST_REFUSED");
+    });
+  }
   const routes = noteRoutes(app);
   app.setNotFoundHandler((request, reply) =>
     sendError(request, reply, unmatchedRoute(routes, request, reply)),
