@@ -155,8 +155,8 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       intervalMs: config.sessionPurgeIntervalSeconds * 1000,
       retentionSeconds: config.sessionRetentionSeconds,
     });
-    sessionPurge.on("purged", (count: number) => http.log.info({ count }, "ended sessions purged"));
-    sessionPurge.on("sweep-error", (err: unknown) =>
+    sessionPurge.on("purged", (count) => http.log.info({ count }, "ended sessions purged"));
+    sessionPurge.on("sweep-error", (err) =>
       http.log.warn({ err }, "ended sessions not purged; the next sweep tries again"),
     );
     sessionPurge.start();

@@ -13,17 +13,21 @@ export interface SessionPurgeConfig {
   firstSweepMs?: number;
 }
 
+export interface SessionPurgeEvents {
+  /** A sweep deleted rows: how many. */
+  purged: [count: number];
+  /** A sweep failed; the next one tries again. */
+  "sweep-error": [error: unknown];
+}
+
 /**
  * Deletes sessions that ended longer than the retention ago, so the sessions
  * table holds the sessions that can still be used and a recent tail, not
  * every login ever made. What happened to each session stays in
  * `auth_events`. Every instance sweeps on its own jittered timer; the
  * statement skips rows another sweep holds.
- *
- * Events: `purged` (count) after a sweep that deleted rows, `sweep-error`
- * (err) when one failed; the next sweep tries again.
  */
-export class SessionPurge extends EventEmitter {
+export class SessionPurge extends EventEmitter<SessionPurgeEvents> {
   readonly #db: Database;
   readonly #config: Required<SessionPurgeConfig>;
   #timer: NodeJS.Timeout | undefined;
