@@ -1,4 +1,4 @@
-import { type Database, type SessionUserRow, statements } from "../db/index.js";
+import { type Database, type SessionUserRow, statements, type UserRow } from "../db/index.js";
 import { SpillwayError } from "../errors/index.js";
 import { type Clock, systemClock } from "../util/index.js";
 import { normaliseEmail } from "./email.js";
@@ -197,22 +197,10 @@ export class Accounts {
       await db.rows(statements.loginFailedUnknown, [ctx.ip]);
       throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
     }
-    const lockedForMs = (user.locked_until?.getTime() ?? 0) - this.#clock.now();
-    if (lockedForMs > 0) throw lockedOut(lockedForMs);
-    // A hash made before passwords were normalised is of the password as typed.
-    const typed = user.password_nfkc ? password : input.password;
-    if (!(await ticket.verify(user.password_hash, typed, ctx.signal))) {
-      const { loginMaxFailures, lockoutBaseSeconds, lockoutMaxSeconds } = this.#config;
-      await db.rows(statements.loginFailed, [
-        user.id,
-        loginMaxFailures,
-        lockoutBaseSeconds,
-        lockoutMaxSeconds,
-        ctx.ip,
-        null,
-      ]);
-      throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
-    }
+    await this.#checkPassword(user, password, input.password, ticket, ctx, {
+      code: "AUTH_INVALID_CREDENTIALS",
+      detail: null,
+    });
     const newHash =
       !user.password_nfkc || hasher.needsRehash(user.password_hash)
         ? await hasher.hash(password, ctx.signal).catch(() => null)
@@ -259,21 +247,10 @@ export class Accounts {
       await policy.check(next, words);
       const user = await db.first(statements.findUserById, [auth.user.id]);
       if (!user) throw new SpillwayError("AUTH_SESSION_INVALID");
-      const lockedForMs = (user.locked_until?.getTime() ?? 0) - this.#clock.now();
-      if (lockedForMs > 0) throw lockedOut(lockedForMs);
-      const typed = user.password_nfkc ? current : input.currentPassword;
-      if (!(await ticket.verify(user.password_hash, typed, ctx.signal))) {
-        const { loginMaxFailures, lockoutBaseSeconds, lockoutMaxSeconds } = this.#config;
-        await db.rows(statements.loginFailed, [
-          user.id,
-          loginMaxFailures,
-          lockoutBaseSeconds,
-          lockoutMaxSeconds,
-          ctx.ip,
-          '{"reason":"password_change"}',
-        ]);
-        throw new SpillwayError("AUTH_PASSWORD_INCORRECT");
-      }
+      await this.#checkPassword(user, current, input.currentPassword, ticket, ctx, {
+        code: "AUTH_PASSWORD_INCORRECT",
+        detail: '{"reason":"password_change"}',
+      });
       const newHash = await hasher.hash(next, ctx.signal);
       const token = newSessionToken();
       const row = await db.first(statements.changePassword, [
@@ -295,6 +272,36 @@ export class Accounts {
     } finally {
       ticket.release();
     }
+  }
+
+  /**
+   * A login's or a password change's check of the account's password:
+   * refused while the account is locked; a wrong password counts towards the
+   * lockout (recorded with `detail`) and throws `code`.
+   */
+  async #checkPassword(
+    user: UserRow,
+    normalised: string,
+    asTyped: string,
+    ticket: HashTicket,
+    ctx: RequestContext,
+    wrong: { code: "AUTH_INVALID_CREDENTIALS" | "AUTH_PASSWORD_INCORRECT"; detail: string | null },
+  ): Promise<void> {
+    const lockedForMs = (user.locked_until?.getTime() ?? 0) - this.#clock.now();
+    if (lockedForMs > 0) throw lockedOut(lockedForMs);
+    // A hash made before passwords were normalised is of the password as typed.
+    const password = user.password_nfkc ? normalised : asTyped;
+    if (await ticket.verify(user.password_hash, password, ctx.signal)) return;
+    const { loginMaxFailures, lockoutBaseSeconds, lockoutMaxSeconds } = this.#config;
+    await this.#deps.db.rows(statements.loginFailed, [
+      user.id,
+      loginMaxFailures,
+      lockoutBaseSeconds,
+      lockoutMaxSeconds,
+      ctx.ip,
+      wrong.detail,
+    ]);
+    throw new SpillwayError(wrong.code);
   }
 
   /**
