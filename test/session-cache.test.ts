@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hashSessionToken, newSessionToken } from "../src/auth/index.js";
 import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
 import { createTestDatabase, sql, startTestApp, type TestApp } from "./support/test-app.js";
 
@@ -98,6 +99,25 @@ describe("session cache across instances", () => {
     );
     const renewed = changed.json.session.token as string;
     expect((await call(b.baseUrl, "GET", "/v1/session", { token: renewed })).status).toBe(200);
+  });
+
+  it("answers a token it found invalid from the tombstone, not the database", async () => {
+    const reg = await call(a.baseUrl, "POST", "/v1/register", {
+      json: { email: uniqueEmail(), password: strongPassword },
+    });
+    const token = newSessionToken();
+    expect((await call(b.baseUrl, "GET", "/v1/session", { token })).status).toBe(401);
+    // The row appears behind the service's back (a real token never does
+    // this: it exists before its client has it). Only a tombstone can still refuse it.
+    await sql(
+      a.databaseUrl,
+      "INSERT INTO sessions (user_id, token_hash, expires_at) VALUES ($1, $2, now() + interval '1 day')",
+      [reg.json.user.id, hashSessionToken(token)],
+    );
+    for (let i = 0; i < 3; i++)
+      expect((await call(b.baseUrl, "GET", "/v1/session", { token })).status).toBe(401);
+    // Instance a never looked it up, so it asks the database.
+    expect((await call(a.baseUrl, "GET", "/v1/session", { token })).status).toBe(200);
   });
 
   it("slides the expiry, writing at most once per renew interval", async () => {

@@ -320,6 +320,7 @@ export class Accounts {
     const key = tokenHash.toString("hex");
     const now = this.#clock.now();
     let session = cache.get(key);
+    if (!session && cache.knownInvalid(key)) throw new SpillwayError("AUTH_SESSION_INVALID");
     if (!session || session.expiresAt.getTime() <= now) {
       const row = await db.first(statements.findSessionByTokenHash, [tokenHash]);
       if (!row) {

@@ -24,6 +24,11 @@ export interface SessionCacheConfig {
  * flight cannot put a revoked session back. The cache serves only while
  * `trusted` (its invalidation feed is connected); otherwise every check goes
  * to the database.
+ *
+ * A tombstone also answers for a token the database did not find: a token
+ * that is unknown, revoked or expired never becomes valid again, so a client
+ * that keeps sending a stale one costs one query per tombstone lifetime, not
+ * one per request.
  */
 export class SessionCache {
   readonly #entries: LRUCache<string, CachedSession> | undefined;
@@ -57,6 +62,15 @@ export class SessionCache {
 
   set(key: string, session: CachedSession): void {
     if (this.#trusted && !this.#tombstones.has(key)) this.#entries?.set(key, session);
+  }
+
+  /**
+   * True when this token is known to be unknown, revoked or expired. Holds
+   * whether or not the feed is connected (what it says never turns false),
+   * but only while the cache is enabled.
+   */
+  knownInvalid(key: string): boolean {
+    return this.#entries !== undefined && this.#tombstones.has(key);
   }
 
   evict(key: string): void {
