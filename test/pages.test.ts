@@ -48,6 +48,17 @@ class Browser {
 
 const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] ?? "";
 
+/** One account, registered on a phone and then logged into on a laptop. */
+async function twoDevices(email: string) {
+  const phone = new Browser(t.baseUrl);
+  const laptop = new Browser(t.baseUrl);
+  let form = await phone.get("/register");
+  await phone.post("/register", { _csrf: csrfOf(form.text), email, password: strongPassword });
+  form = await laptop.get("/login");
+  await laptop.post("/login", { _csrf: csrfOf(form.text), email, password: strongPassword });
+  return { phone, laptop };
+}
+
 describe("pages", () => {
   it("register -> account -> log out -> log in, all without JavaScript", async () => {
     const b = new Browser(t.baseUrl);
@@ -112,13 +123,7 @@ describe("pages", () => {
   });
 
   it("revokes another session from the account page", async () => {
-    const email = uniqueEmail("revoker");
-    const phone = new Browser(t.baseUrl);
-    const laptop = new Browser(t.baseUrl);
-    let form = await phone.get("/register");
-    await phone.post("/register", { _csrf: csrfOf(form.text), email, password: strongPassword });
-    form = await laptop.get("/login");
-    await laptop.post("/login", { _csrf: csrfOf(form.text), email, password: strongPassword });
+    const { phone, laptop } = await twoDevices(uniqueEmail("revoker"));
 
     const account = await laptop.get("/account");
     const ids = [
@@ -135,12 +140,7 @@ describe("pages", () => {
 
   it("changes the password from the account page, logging out every other session", async () => {
     const email = uniqueEmail("changer");
-    const phone = new Browser(t.baseUrl);
-    const laptop = new Browser(t.baseUrl);
-    let form = await phone.get("/register");
-    await phone.post("/register", { _csrf: csrfOf(form.text), email, password: strongPassword });
-    form = await laptop.get("/login");
-    await laptop.post("/login", { _csrf: csrfOf(form.text), email, password: strongPassword });
+    const { phone, laptop } = await twoDevices(email);
     const before = laptop.cookies.get("spillway_session");
 
     let account = await laptop.get("/account");
@@ -172,7 +172,7 @@ describe("pages", () => {
     expect([...after.text.matchAll(/\/revoke"/g)]).toHaveLength(0);
     // The phone's session ended with the change.
     expect((await phone.get("/account")).headers.get("location")).toBe("/login");
-    form = await phone.get("/login");
+    const form = await phone.get("/login");
     const old = await phone.post("/login", {
       _csrf: csrfOf(form.text),
       email,

@@ -125,12 +125,11 @@ export class Accounts {
     this.#deps.throttle?.take(ctx.ip ?? "unknown");
     const email = normaliseEmail(input.email);
     const displayName = normaliseDisplayName(input.displayName);
-    const words = [email, email.split("@")[0] ?? "", ...(displayName ? [displayName] : [])];
     const password = normalisePassword(input.password);
     // Admitted (or refused) before the policy's milliseconds of CPU are spent.
     const ticket = this.#deps.hasher.admit();
     try {
-      await this.#deps.policy.check(password, words);
+      await this.#deps.policy.check(password, accountWords(email, displayName));
     } catch (err) {
       ticket.release();
       throw err;
@@ -239,12 +238,11 @@ export class Accounts {
     const { db, hasher, policy, cache } = this.#deps;
     this.#deps.throttle?.take(ctx.ip ?? "unknown");
     const { email, displayName } = auth.user;
-    const words = [email, email.split("@")[0] ?? "", ...(displayName ? [displayName] : [])];
     const current = normalisePassword(input.currentPassword);
     const next = normalisePassword(input.newPassword);
     const ticket = hasher.admit();
     try {
-      await policy.check(next, words);
+      await policy.check(next, accountWords(email, displayName));
       const user = await db.first(statements.findUserById, [auth.user.id]);
       if (!user) throw new SpillwayError("AUTH_SESSION_INVALID");
       await this.#checkPassword(user, current, input.currentPassword, ticket, ctx, {
@@ -429,6 +427,11 @@ function normaliseDisplayName(input: string | null | undefined): string | null {
     });
   }
   return name;
+}
+
+/** What a password must not be guessable from: the account's own email and name. */
+function accountWords(email: string, displayName: string | null): string[] {
+  return [email, email.split("@")[0] ?? "", ...(displayName ? [displayName] : [])];
 }
 
 function clip(userAgent: string | null): string | null {
