@@ -15,6 +15,10 @@ afterAll(async () => {
   await Promise.all([a?.close(), b?.close()]);
 });
 
+function cookieMaxAge(headers: Headers): number {
+  return Number(/Max-Age=(\d+)/.exec(headers.get("set-cookie") ?? "")?.[1] ?? Number.NaN);
+}
+
 async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<number> {
   const started = Date.now();
   while (!(await check())) {
@@ -153,11 +157,81 @@ describe("session cache across instances", () => {
     ).toBeNull();
     await new Promise((r) => setTimeout(r, 2100));
     const slid = await call(a.baseUrl, "GET", "/v1/session", { cookie });
-    expect(slid.headers.get("set-cookie")).toMatch(
-      new RegExp(`spillway_session=${reg.json.session.token}; Max-Age=1209600`),
-    );
+    expect(slid.headers.get("set-cookie")).toContain(`spillway_session=${reg.json.session.token};`);
+    expect(cookieMaxAge(slid.headers)).toBeCloseTo(1_209_600, -1);
     expect(
       (await call(a.baseUrl, "GET", "/v1/session", { cookie })).headers.get("set-cookie"),
     ).toBeNull();
+  });
+});
+
+describe("absolute session lifetime", () => {
+  // No cache, so each check reads the row as the test left it; renewal after a minute.
+  let c: TestApp;
+  beforeAll(async () => {
+    c = await startTestApp({
+      sessionTtlSeconds: 3600,
+      sessionMaxLifetimeSeconds: 120,
+      sessionRenewAfterSeconds: 60,
+      sessionCacheTtlMs: 0,
+    });
+  });
+  afterAll(() => c?.close());
+
+  /** Moves a session's login and last use into the past, as if the seconds had passed. */
+  const age = (sessionId: string, seconds: number) =>
+    sql(
+      c.databaseUrl,
+      `UPDATE sessions SET created_at = created_at - make_interval(secs => $2),
+                           last_seen_at = last_seen_at - make_interval(secs => $2)
+       WHERE id = $1`,
+      [sessionId, seconds],
+    );
+  const lifetime = (session: { createdAt: string; expiresAt: string }) =>
+    (Date.parse(session.expiresAt) - Date.parse(session.createdAt)) / 1000;
+
+  it("ends a session at its absolute lifetime, however often it is used", async () => {
+    const reg = await call(c.baseUrl, "POST", "/v1/register", {
+      json: { email: uniqueEmail(), password: strongPassword },
+    });
+    expect(lifetime(reg.json.session)).toBeCloseTo(120, 0);
+    expect(cookieMaxAge(reg.headers)).toBeCloseTo(120, -1);
+    const token = reg.json.session.token as string;
+    const cookie = `spillway_session=${token}`;
+
+    // Used after 61 s: it slides, but only to 120 s after the login, not an hour from now.
+    await age(reg.json.session.id, 61);
+    const slid = await call(c.baseUrl, "GET", "/v1/session", { cookie });
+    expect(slid.status).toBe(200);
+    expect(lifetime(slid.json.session)).toBeCloseTo(120, 0);
+    expect(Date.parse(slid.json.session.expiresAt) - Date.now()).toBeLessThan(60_000);
+    expect(cookieMaxAge(slid.headers)).toBeCloseTo(59, -1);
+
+    // Past 120 s it ends, though its idle expiry is still ahead.
+    await age(reg.json.session.id, 60);
+    const [row] = await sql<{ expires_at: Date }>(
+      c.databaseUrl,
+      "SELECT expires_at FROM sessions WHERE id = $1",
+      [reg.json.session.id],
+    );
+    expect(row?.expires_at.getTime()).toBeGreaterThan(Date.now());
+    const ended = await call(c.baseUrl, "GET", "/v1/session", { cookie });
+    expect(ended.status).toBe(401);
+    expect(ended.json.error.code).toBe("AUTH_SESSION_INVALID");
+  });
+
+  it("opens a session for the shorter of its idle and absolute lifetimes", async () => {
+    const short = await startTestApp(
+      { sessionTtlSeconds: 60, sessionMaxLifetimeSeconds: 120, sessionCacheTtlMs: 0 },
+      c.databaseUrl,
+    );
+    try {
+      const reg = await call(short.baseUrl, "POST", "/v1/register", {
+        json: { email: uniqueEmail(), password: strongPassword },
+      });
+      expect(lifetime(reg.json.session)).toBeCloseTo(60, 0);
+    } finally {
+      await short.close();
+    }
   });
 });

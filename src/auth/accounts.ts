@@ -11,6 +11,7 @@ import { hashSessionToken, isSessionTokenShape, newSessionToken } from "./sessio
 export interface AccountsConfig {
   sessionTtlSeconds: number;
   sessionRenewAfterSeconds: number;
+  sessionMaxLifetimeSeconds: number;
   loginMaxFailures: number;
   lockoutBaseSeconds: number;
   lockoutMaxSeconds: number;
@@ -97,6 +98,11 @@ export class Accounts {
     this.#clock = deps.clock ?? systemClock;
   }
 
+  /** A new session's lifetime: the idle lifetime, unless the absolute one is shorter. */
+  get #newSessionSeconds(): number {
+    return Math.min(this.#config.sessionTtlSeconds, this.#config.sessionMaxLifetimeSeconds);
+  }
+
   /** Operations still running (a client that hung up does not stop its operation). */
   get inFlight(): number {
     return this.#inFlight;
@@ -142,7 +148,7 @@ export class Accounts {
         displayName,
         passwordHash,
         hashSessionToken(token),
-        this.#config.sessionTtlSeconds,
+        this.#newSessionSeconds,
         ctx.ip,
         clip(ctx.userAgent),
       ]);
@@ -208,7 +214,7 @@ export class Accounts {
     const row = await db.first(statements.loginSucceeded, [
       user.id,
       hashSessionToken(token),
-      this.#config.sessionTtlSeconds,
+      this.#newSessionSeconds,
       ctx.ip,
       clip(ctx.userAgent),
       newHash,
@@ -256,7 +262,7 @@ export class Accounts {
         user.password_hash,
         newHash,
         hashSessionToken(token),
-        this.#config.sessionTtlSeconds,
+        this.#newSessionSeconds,
         ctx.ip,
         clip(ctx.userAgent),
       ]);
@@ -331,6 +337,7 @@ export class Accounts {
       const renewed = await db.first(statements.touchSession, [
         session.sessionId,
         this.#config.sessionTtlSeconds,
+        this.#config.sessionMaxLifetimeSeconds,
       ]);
       if (!renewed) {
         cache.evict(key);

@@ -171,6 +171,13 @@ export const settings = {
     max: 86_400,
     doc: "sliding expiry is written at most once per this interval",
   },
+  sessionMaxLifetimeSeconds: {
+    kind: "int",
+    default: 2_592_000,
+    min: 60,
+    max: 31_536_000,
+    doc: "absolute session lifetime: a session ends this long after its login, however often it is used",
+  },
   sessionCacheTtlMs: {
     kind: "int",
     default: 5000,

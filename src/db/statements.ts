@@ -190,16 +190,23 @@ FROM sessions s JOIN users u ON u.id = s.user_id
 WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > now()`,
   ),
 
-  /** Slides a session's expiry; written at most once per renew interval per session. */
+  /**
+   * Slides a session's expiry, never past its absolute lifetime ($3 seconds
+   * after it was opened); written at most once per renew interval per
+   * session. No row: the session has ended, by revocation, idleness or age.
+   */
   touchSession: statement<
-    [sessionId: string, ttlSeconds: number],
+    [sessionId: string, ttlSeconds: number, maxLifetimeSeconds: number],
     { last_seen_at: Date; expires_at: Date }
   >(
     "touch_session",
     "interactive",
     `
-UPDATE sessions SET last_seen_at = now(), expires_at = now() + make_interval(secs => $2)
+UPDATE sessions
+SET last_seen_at = now(),
+    expires_at = LEAST(now() + make_interval(secs => $2), created_at + make_interval(secs => $3))
 WHERE id = $1 AND revoked_at IS NULL AND expires_at > now()
+  AND created_at + make_interval(secs => $3) > now()
 RETURNING last_seen_at, expires_at`,
   ),
 

@@ -1,16 +1,25 @@
 import type { FastifyReply } from "fastify";
 import type { Config } from "../config/index.js";
 
-type CookieConfig = Pick<Config, "cookieName" | "cookieSecure" | "sessionTtlSeconds">;
+type CookieConfig = Pick<Config, "cookieName" | "cookieSecure">;
 
-/** The session cookie: HttpOnly, SameSite=Lax, Secure when served over https. */
-export function setSessionCookie(reply: FastifyReply, config: CookieConfig, token: string): void {
+/**
+ * The session cookie: HttpOnly, SameSite=Lax, Secure when served over https,
+ * kept by the browser as long as the session lasts. Max-Age, not Expires, so
+ * a client's clock does not matter.
+ */
+export function setSessionCookie(
+  reply: FastifyReply,
+  config: CookieConfig,
+  token: string,
+  expiresAt: Date,
+): void {
   reply.setCookie(config.cookieName, token, {
     httpOnly: true,
     sameSite: "lax",
     secure: config.cookieSecure,
     path: "/",
-    maxAge: config.sessionTtlSeconds,
+    maxAge: Math.max(0, Math.round((expiresAt.getTime() - Date.now()) / 1000)),
   });
 }
 

@@ -55,7 +55,7 @@ export async function apiRoutes(
     const auth = await accounts.authenticate(token);
     // The session slid: a cookie that carried it gets its Max-Age back.
     if (auth.renewed && reply && request.cookies[config.cookieName] === token)
-      setSessionCookie(reply, config, token);
+      setSessionCookie(reply, config, token, auth.session.expiresAt);
     return auth;
   };
 
@@ -71,7 +71,7 @@ export async function apiRoutes(
   };
 
   const issued = (reply: FastifyReply, s: IssuedSession) => {
-    setSessionCookie(reply, config, s.token);
+    setSessionCookie(reply, config, s.token, s.session.expiresAt);
     return { user: s.user, session: { ...s.session, token: s.token } };
   };
 

@@ -83,7 +83,7 @@ export async function pageRoutes(
     if (!token) return undefined;
     try {
       const auth = await accounts.authenticate(token);
-      if (auth.renewed && reply) setSessionCookie(reply, config, token);
+      if (auth.renewed && reply) setSessionCookie(reply, config, token, auth.session.expiresAt);
       return auth;
     } catch (err) {
       if (isSpillwayError(err, "AUTH_SESSION_INVALID")) return undefined;
@@ -122,7 +122,7 @@ export async function pageRoutes(
         { email, password: field(request.body, "password"), displayName },
         requestContext(request),
       );
-      setSessionCookie(reply, config, issued.token);
+      setSessionCookie(reply, config, issued.token, issued.session.expiresAt);
       return toAccount(reply);
     } catch (err) {
       return refused(reply, err, (error) =>
@@ -142,7 +142,7 @@ export async function pageRoutes(
         { email, password: field(request.body, "password") },
         requestContext(request),
       );
-      setSessionCookie(reply, config, issued.token);
+      setSessionCookie(reply, config, issued.token, issued.session.expiresAt);
       return toAccount(reply);
     } catch (err) {
       return refused(reply, err, (error) =>
@@ -171,7 +171,7 @@ export async function pageRoutes(
         },
         requestContext(request),
       );
-      setSessionCookie(reply, config, issued.token);
+      setSessionCookie(reply, config, issued.token, issued.session.expiresAt);
       return reply.redirect("/account?done=password", 303);
     } catch (err) {
       const sessions = isSpillwayError(err) ? await accounts.listSessions(auth) : [];
