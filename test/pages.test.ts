@@ -245,3 +245,46 @@ describe("pages", () => {
     expect(api.json.error.code).toBe("REQUEST_NOT_FOUND");
   });
 });
+
+describe("served over https (cookieSecure)", () => {
+  let s: TestApp;
+  beforeAll(async () => {
+    s = await startTestApp({ cookieSecure: true, cookieName: "__Host-spillway_session" });
+  });
+  afterAll(() => s?.close());
+
+  /** The Set-Cookie line for one cookie. */
+  const setCookie = (headers: Headers, name: string) =>
+    headers.getSetCookie().find((line) => line.startsWith(`${name}=`)) ?? "";
+  // What the __Host- prefix asks of a cookie: Secure, Path=/, no Domain.
+  const hostCookie = (line: string) => {
+    expect(line).toMatch(/; Secure(;|$)/);
+    expect(line).toMatch(/; Path=\/(;|$)/);
+    expect(line).toMatch(/; HttpOnly(;|$)/);
+    expect(line).toMatch(/; SameSite=Lax(;|$)/);
+    expect(line).not.toMatch(/Domain=/i);
+  };
+
+  it("sets __Host- cookies, HSTS and upgrades, and the forms still work", async () => {
+    const b = new Browser(s.baseUrl);
+    const form = await b.get("/register");
+    hostCookie(setCookie(form.headers, "__Host-spillway_csrf"));
+    expect(form.headers.get("strict-transport-security")).toContain("max-age=");
+    expect(form.headers.get("content-security-policy")).toContain("upgrade-insecure-requests");
+
+    const created = await b.post("/register", {
+      _csrf: csrfOf(form.text),
+      email: uniqueEmail("https"),
+      password: strongPassword,
+    });
+    expect(created.status).toBe(303);
+    hostCookie(setCookie(created.headers, "__Host-spillway_session"));
+    expect((await b.get("/account")).status).toBe(200);
+
+    const api = await call(s.baseUrl, "POST", "/v1/register", {
+      json: { email: uniqueEmail("https"), password: strongPassword },
+    });
+    hostCookie(setCookie(api.headers, "__Host-spillway_session"));
+    expect(api.headers.get("strict-transport-security")).toContain("max-age=");
+  });
+});

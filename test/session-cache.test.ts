@@ -222,7 +222,12 @@ describe("absolute session lifetime", () => {
 
   it("opens a session for the shorter of its idle and absolute lifetimes", async () => {
     const short = await startTestApp(
-      { sessionTtlSeconds: 60, sessionMaxLifetimeSeconds: 120, sessionCacheTtlMs: 0 },
+      {
+        sessionTtlSeconds: 60,
+        sessionRenewAfterSeconds: 30,
+        sessionMaxLifetimeSeconds: 120,
+        sessionCacheTtlMs: 0,
+      },
       c.databaseUrl,
     );
     try {

@@ -206,7 +206,14 @@ export const settings = {
     max: 86_400,
     doc: "how often ended sessions are swept; 0 off",
   },
-  cookieName: { kind: "string", default: "spillway_session", doc: "session cookie name" },
+  cookieName: {
+    kind: "string",
+    default: "spillway_session",
+    // RFC 6265's cookie-name: an HTTP token.
+    pattern: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+    patternDoc: "a cookie name (letters, digits and !#$%&'*+-.^_`|~)",
+    doc: "session cookie name; over https, __Host-spillway_session binds it to this host",
+  },
   cookieSecure: { kind: "bool", default: false, doc: "mark cookies Secure (serve over https)" },
 
   hashConcurrency: {
@@ -299,7 +306,14 @@ export const settings = {
 export type Setting =
   | { kind: "int"; default: number; min: number; max: number; env?: string; doc: string }
   | { kind: "bool"; default: boolean; env?: string; doc: string }
-  | { kind: "string"; default: string; env?: string; doc: string }
+  | {
+      kind: "string";
+      default: string;
+      pattern?: RegExp;
+      patternDoc?: string;
+      env?: string;
+      doc: string;
+    }
   | { kind: "string?"; default: null; env?: string; doc: string }
   | { kind: "enum"; default: string; values: readonly string[]; env?: string; doc: string };
 

@@ -30,6 +30,26 @@ describe("resolveConfig", () => {
     expect(resolveConfig({ SPILLWAY_THROTTLE_ENABLED: "false" }, {}).throttleEnabled).toBe(false);
   });
 
+  it("refuses values that do not work together, and cookie names browsers refuse", () => {
+    const problems = (flags: Record<string, string | boolean>) => {
+      try {
+        resolveConfig({}, flags);
+        return "";
+      } catch (err) {
+        expect(isSpillwayError(err, "CONFIG_INVALID")).toBe(true);
+        return (err as Error).message;
+      }
+    };
+    expect(problems({ "cookie-name": "__Host-sid" })).toContain("needs --cookie-secure");
+    expect(problems({ "cookie-name": "__Secure-sid" })).toContain("needs --cookie-secure");
+    expect(problems({ "cookie-name": "__Host-sid", "cookie-secure": true })).toBe("");
+    expect(problems({ "cookie-name": "sid;Domain=evil" })).toContain("expected a cookie name");
+    expect(problems({ "cookie-name": "s id" })).toContain("expected a cookie name");
+    expect(
+      problems({ "session-ttl-seconds": "3600", "session-renew-after-seconds": "3600" }),
+    ).toContain("--session-renew-after-seconds 3600 must be below --session-ttl-seconds 3600");
+  });
+
   it("names every bad value at once", () => {
     try {
       resolveConfig(

@@ -47,6 +47,7 @@ export function resolveConfig(
       out[key] = parsed;
     }
   }
+  if (problems.length === 0) problems.push(...conflicts({ ...out } as Config));
   if (problems.length > 0) {
     throw new SpillwayError("CONFIG_INVALID", {
       message: `Invalid configuration:\n  ${problems.join("\n  ")}`,
@@ -75,8 +76,27 @@ function parseValue(setting: Setting, raw: string | boolean): unknown {
       if (typeof raw === "string" && setting.values.includes(raw)) return raw;
       return { problem: `expected one of ${setting.values.join(", ")}` };
     case "string":
+      if (typeof raw !== "string") return { problem: "expected a value" };
+      if (setting.pattern && !setting.pattern.test(raw))
+        return { problem: `expected ${setting.patternDoc}` };
+      return raw;
     case "string?":
       if (typeof raw !== "string") return { problem: "expected a value" };
       return raw;
   }
+}
+
+/** Values that are each valid but do not work together. */
+function conflicts(config: Config): string[] {
+  const problems: string[] = [];
+  const flag = (key: keyof Config) => `${settingNames(key).flag} ${config[key]}`;
+  if (/^__(Host|Secure)-/i.test(config.cookieName) && !config.cookieSecure)
+    problems.push(
+      `${flag("cookieName")} needs ${settingNames("cookieSecure").flag}: browsers drop a prefixed cookie that is not Secure`,
+    );
+  if (config.sessionRenewAfterSeconds >= config.sessionTtlSeconds)
+    problems.push(
+      `${flag("sessionRenewAfterSeconds")} must be below ${flag("sessionTtlSeconds")}: sessions would end before they slide`,
+    );
+  return problems;
 }

@@ -55,7 +55,9 @@ export async function createHttpServer({
   const routes = noteRoutes(app);
   await app.register(cookie);
   await app.register(csrf, {
-    cookieKey: "spillway_csrf",
+    // Over https the __Host- prefix: a sibling subdomain cannot plant its own
+    // secret (and so forge tokens) in a cookie the browser would send here.
+    cookieKey: config.cookieSecure ? "__Host-spillway_csrf" : "spillway_csrf",
     // A refused form is a client's error like any other 4xx: at the default
     // level it writes no line, so no client can fill the operators' log.
     logLevel: "debug",
