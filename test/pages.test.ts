@@ -136,6 +136,8 @@ describe("pages", () => {
     expect(revoked.status).toBe(303);
     expect((await laptop.get("/account?done=revoked")).text).toContain("The session was revoked.");
     expect((await phone.get("/account")).headers.get("location")).toBe("/login");
+    // The ended session's cookie is dropped, so the phone stops sending it.
+    expect(phone.cookies.has("spillway_session")).toBe(false);
   });
 
   it("changes the password from the account page, logging out every other session", async () => {

@@ -75,6 +75,11 @@ export async function pageRoutes(
   const toAccount = (reply: FastifyReply) => reply.redirect("/account", 303);
   const toLogin = (reply: FastifyReply) => reply.redirect("/login", 303);
 
+  /**
+   * The session the cookie carries. Given the reply (pages a browser lands
+   * on), a slid session's cookie is re-issued and an ended one's is dropped,
+   * so the browser stops sending it.
+   */
   const currentSession = async (
     request: FastifyRequest,
     reply?: FastifyReply,
@@ -86,8 +91,9 @@ export async function pageRoutes(
       if (auth.renewed && reply) setSessionCookie(reply, config, token, auth.session.expiresAt);
       return auth;
     } catch (err) {
-      if (isSpillwayError(err, "AUTH_SESSION_INVALID")) return undefined;
-      throw err;
+      if (!isSpillwayError(err, "AUTH_SESSION_INVALID")) throw err;
+      if (reply) clearSessionCookie(reply, config);
+      return undefined;
     }
   };
 
@@ -107,7 +113,7 @@ export async function pageRoutes(
   );
 
   app.get("/", async (request, reply) =>
-    (await currentSession(request)) ? toAccount(reply) : toLogin(reply),
+    (await currentSession(request, reply)) ? toAccount(reply) : toLogin(reply),
   );
 
   app.get("/register", async (_request, reply) =>
