@@ -132,6 +132,12 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       throttle: config.throttleEnabled
         ? new IpThrottle({ burst: config.ipBurst, refillPerSecond: config.ipRefillPerSecond })
         : undefined,
+      lookupThrottle: config.throttleEnabled
+        ? new IpThrottle({
+            burst: config.sessionLookupBurst,
+            refillPerSecond: config.sessionLookupRefillPerSecond,
+          })
+        : undefined,
     });
 
     // After the HTTP server closed: operations whose client hung up still run.

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hashSessionToken, newSessionToken } from "../src/auth/index.js";
 import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
 import { sql, startTestApp, type TestApp } from "./support/test-app.js";
 
@@ -115,5 +116,55 @@ describe("per-IP token bucket", () => {
     expect(Number(results[4]?.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     // Session checks are not credential attempts and are not throttled.
     expect((await call(t.baseUrl, "GET", "/v1/session")).status).toBe(401);
+  });
+});
+
+describe("per-IP bucket of session lookups that find nothing", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ sessionLookupBurst: 3, sessionLookupRefillPerSecond: 1 });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const check = (token: string) => call(t.baseUrl, "GET", "/v1/session", { token });
+  const register = async () =>
+    (
+      await call(t.baseUrl, "POST", "/v1/register", {
+        json: { email: uniqueEmail(), password: strongPassword },
+      })
+    ).json;
+
+  it("refuses made-up tokens past the burst before they reach the database", async () => {
+    const first = await register();
+    const cached = first.session.token as string;
+    const waiting = (await register()).session.token as string;
+    expect((await check(cached)).status).toBe(200); // found: not counted
+    const madeUp = [newSessionToken(), newSessionToken(), newSessionToken()];
+    for (const token of madeUp) expect((await check(token)).status).toBe(401);
+    // Past the burst, a lookup is refused without asking the database: this
+    // token's row, planted behind the service's back, would have been found.
+    const planted = newSessionToken();
+    await sql(
+      t.databaseUrl,
+      "INSERT INTO sessions (user_id, token_hash, expires_at) VALUES ($1, $2, now() + interval '1 day')",
+      [first.user.id, hashSessionToken(planted)],
+    );
+    const refused = await check(planted);
+    expect(refused.status).toBe(429);
+    expect(refused.json.error.code).toBe("AUTH_RATE_LIMITED");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    // A token already found invalid is refused from memory, and a session in
+    // the cache is served: neither needs the database.
+    expect((await check(madeUp[0] ?? "")).status).toBe(401);
+    expect((await check(cached)).status).toBe(200);
+
+    // A second later the bucket holds one lookup. A token that is found gives it back...
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await check(waiting)).status).toBe(200);
+    // ...one that is not spends it.
+    expect((await check(newSessionToken())).status).toBe(401);
+    expect((await check(newSessionToken())).status).toBe(429);
   });
 });

@@ -23,6 +23,8 @@ export interface AccountsDeps {
   policy: PasswordPolicy;
   cache: SessionCache;
   throttle: IpThrottle | undefined;
+  /** Per-IP bucket of session lookups that find nothing (made-up tokens). */
+  lookupThrottle?: IpThrottle | undefined;
   clock?: Clock;
 }
 
@@ -311,13 +313,15 @@ export class Accounts {
   /**
    * The hot path: a token to its session, from the cache when it can be
    * trusted. Expiry slides, written to the database at most once per renew
-   * interval per session.
+   * interval per session. A lookup that finds nothing is charged to the
+   * caller's address: made-up tokens are each new to the cache, and past the
+   * bucket they are refused before they reach the database.
    */
-  authenticate(token: string): Promise<Authenticated> {
-    return this.#tracked(() => this.#authenticate(token));
+  authenticate(token: string, ip: string | null = null): Promise<Authenticated> {
+    return this.#tracked(() => this.#authenticate(token, ip));
   }
 
-  async #authenticate(token: string): Promise<Authenticated> {
+  async #authenticate(token: string, ip: string | null): Promise<Authenticated> {
     if (!isSessionTokenShape(token)) throw new SpillwayError("AUTH_SESSION_INVALID");
     const { cache, db } = this.#deps;
     const tokenHash = hashSessionToken(token);
@@ -326,7 +330,7 @@ export class Accounts {
     let session = cache.get(key);
     if (!session && cache.knownInvalid(key)) throw new SpillwayError("AUTH_SESSION_INVALID");
     if (!session || session.expiresAt.getTime() <= now) {
-      const row = await db.first(statements.findSessionByTokenHash, [tokenHash]);
+      const row = await this.#lookUp(tokenHash, ip);
       if (!row) {
         cache.evict(key);
         throw new SpillwayError("AUTH_SESSION_INVALID");
@@ -349,6 +353,26 @@ export class Accounts {
     }
     cache.set(key, session);
     return toAuthenticated(session);
+  }
+
+  /**
+   * A session's row by its token's hash. The attempt is taken from the
+   * caller's bucket before the query, so lookups in flight at once count too,
+   * and given back unless the query found nothing (a query that failed, shed
+   * in an overload, is not the caller's doing).
+   */
+  async #lookUp(tokenHash: Buffer, ip: string | null): Promise<SessionUserRow | undefined> {
+    const throttle = this.#deps.lookupThrottle;
+    const address = ip ?? "unknown";
+    throttle?.take(address);
+    let found = true;
+    try {
+      const row = await this.#deps.db.first(statements.findSessionByTokenHash, [tokenHash]);
+      found = row !== undefined;
+      return row;
+    } finally {
+      if (found) throttle?.refund(address);
+    }
   }
 
   logout(auth: Authenticated, ctx: RequestContext): Promise<void> {

@@ -19,4 +19,16 @@ describe("IpThrottle", () => {
     for (let i = 0; i < 3; i++) throttle.take("10.0.0.1");
     expect(() => throttle.take("10.0.0.1")).toThrow();
   });
+
+  it("takes back a refunded attempt, never above the burst", () => {
+    const clock = new ManualClock(1_000_000);
+    const throttle = new IpThrottle({ burst: 2, refillPerSecond: 1, clock });
+    throttle.refund("10.0.0.1");
+    throttle.take("10.0.0.1");
+    throttle.take("10.0.0.1");
+    expect(() => throttle.take("10.0.0.1")).toThrow();
+    throttle.refund("10.0.0.1");
+    throttle.take("10.0.0.1");
+    expect(() => throttle.take("10.0.0.1")).toThrow();
+  });
 });

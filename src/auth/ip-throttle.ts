@@ -17,7 +17,10 @@ interface Bucket {
   atMs: number;
 }
 
-/** A token bucket per client address, for credential endpoints. */
+/**
+ * A token bucket per client address: credential attempts, and session
+ * lookups that find nothing.
+ */
 export class IpThrottle {
   readonly #config: IpThrottleConfig;
   readonly #clock: Clock;
@@ -31,10 +34,9 @@ export class IpThrottle {
 
   /** Takes one attempt for `ip`, or throws AUTH_RATE_LIMITED with the wait. */
   take(ip: string): void {
-    const { burst, refillPerSecond } = this.#config;
+    const { refillPerSecond } = this.#config;
     const now = this.#clock.now();
-    const bucket = this.#buckets.get(ip) ?? { tokens: burst, atMs: now };
-    const tokens = Math.min(burst, bucket.tokens + ((now - bucket.atMs) / 1000) * refillPerSecond);
+    const tokens = this.#tokens(ip, now);
     if (tokens < 1) {
       this.#buckets.set(ip, { tokens, atMs: now });
       throw new SpillwayError("AUTH_RATE_LIMITED", {
@@ -42,5 +44,21 @@ export class IpThrottle {
       });
     }
     this.#buckets.set(ip, { tokens: tokens - 1, atMs: now });
+  }
+
+  /** Gives back an attempt taken for `ip`: it turned out to be one that is not counted. */
+  refund(ip: string): void {
+    const now = this.#clock.now();
+    this.#buckets.set(ip, {
+      tokens: Math.min(this.#config.burst, this.#tokens(ip, now) + 1),
+      atMs: now,
+    });
+  }
+
+  #tokens(ip: string, now: number): number {
+    const { burst, refillPerSecond } = this.#config;
+    const bucket = this.#buckets.get(ip);
+    if (!bucket) return burst;
+    return Math.min(burst, bucket.tokens + ((now - bucket.atMs) / 1000) * refillPerSecond);
   }
 }

@@ -271,7 +271,11 @@ export const settings = {
   argon2Parallelism: { kind: "int", default: 1, min: 1, max: 16, doc: "argon2id lanes" },
   passwordMinScore: { kind: "int", default: 2, min: 0, max: 4, doc: "least zxcvbn score accepted" },
 
-  throttleEnabled: { kind: "bool", default: true, doc: "per-IP rate limit on register and login" },
+  throttleEnabled: {
+    kind: "bool",
+    default: true,
+    doc: "per-IP rate limits on credentials and failed session lookups",
+  },
   ipBurst: {
     kind: "int",
     default: 20,
@@ -285,6 +289,20 @@ export const settings = {
     min: 1,
     max: 1_000_000,
     doc: "per-IP sustained attempts/s",
+  },
+  sessionLookupBurst: {
+    kind: "int",
+    default: 50,
+    min: 1,
+    max: 1_000_000,
+    doc: "per-IP burst of session lookups that find nothing (with throttleEnabled)",
+  },
+  sessionLookupRefillPerSecond: {
+    kind: "int",
+    default: 5,
+    min: 1,
+    max: 1_000_000,
+    doc: "per-IP sustained session lookups/s that find nothing",
   },
   loginMaxFailures: {
     kind: "int",

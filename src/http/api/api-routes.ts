@@ -52,7 +52,7 @@ export async function apiRoutes(
   ): Promise<Authenticated> => {
     const token = sessionToken(request, config.cookieName);
     if (!token) throw new SpillwayError("AUTH_SESSION_INVALID");
-    const auth = await accounts.authenticate(token);
+    const auth = await accounts.authenticate(token, request.ip || null);
     // The session slid: a cookie that carried it gets its Max-Age back.
     if (auth.renewed && reply && request.cookies[config.cookieName] === token)
       setSessionCookie(reply, config, token, auth.session.expiresAt);

@@ -87,7 +87,7 @@ export async function pageRoutes(
     const token = request.cookies[config.cookieName];
     if (!token) return undefined;
     try {
-      const auth = await accounts.authenticate(token);
+      const auth = await accounts.authenticate(token, request.ip || null);
       if (auth.renewed && reply) setSessionCookie(reply, config, token, auth.session.expiresAt);
       return auth;
     } catch (err) {
