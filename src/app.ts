@@ -3,11 +3,13 @@ import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import {
   Accounts,
+  InFlight,
   IpThrottle,
   PasswordHasher,
   PasswordPolicy,
   SessionCache,
   SessionPurge,
+  Sessions,
 } from "./auth/index.js";
 import type { Config } from "./config/index.js";
 import {
@@ -40,6 +42,7 @@ export interface Spillway {
   readonly db: Database;
   readonly pool: DatabasePool;
   readonly accounts: Accounts;
+  readonly sessions: Sessions;
   readonly hasher: PasswordHasher;
   readonly sessionCache: SessionCache;
   /** Deletes ended sessions on a timer. */
@@ -124,14 +127,22 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       workerNice: config.hashThreadNice,
     });
     cleanup.unshift(() => policy.close());
+    // Operations whose client hung up still run: shutdown waits for them.
+    const inFlight = new InFlight();
     const accounts = new Accounts(config, {
       db,
       hasher,
       policy,
       cache: sessionCache,
+      inFlight,
       throttle: config.throttleEnabled
         ? new IpThrottle({ burst: config.ipBurst, refillPerSecond: config.ipRefillPerSecond })
         : undefined,
+    });
+    const sessions = new Sessions(config, {
+      db,
+      cache: sessionCache,
+      inFlight,
       lookupThrottle: config.throttleEnabled
         ? new IpThrottle({
             burst: config.sessionLookupBurst,
@@ -139,9 +150,8 @@ export async function createSpillway(config: Config): Promise<Spillway> {
           })
         : undefined,
     });
-
-    // After the HTTP server closed: operations whose client hung up still run.
-    cleanup.unshift(() => accounts.drain());
+    // After the HTTP server closed.
+    cleanup.unshift(() => inFlight.drain());
 
     let closing = false;
     const ready = async () => {
@@ -155,7 +165,7 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       });
       await Promise.race([db.first(statements.healthCheck, []), timeout]);
     };
-    const http = await createHttpServer({ config, accounts, ready });
+    const http = await createHttpServer({ config, accounts, sessions, ready });
     observePool(pool, connectionBudget, http.log);
     const sessionPurge = new SessionPurge(db, {
       intervalMs: config.sessionPurgeIntervalSeconds * 1000,
@@ -196,6 +206,7 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       db,
       pool,
       accounts,
+      sessions,
       hasher,
       sessionCache,
       sessionPurge,

@@ -2,7 +2,7 @@ import cookie from "@fastify/cookie";
 import csrf from "@fastify/csrf-protection";
 import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
-import type { Accounts } from "../auth/index.js";
+import type { Accounts, Sessions } from "../auth/index.js";
 import type { Config } from "../config/index.js";
 import { apiRoutes } from "./api/api-routes.js";
 import { apiHeaders, useApiHeaders } from "./api-headers.js";
@@ -14,6 +14,7 @@ import { noteRoutes } from "./unmatched-route.js";
 export interface HttpServerDeps {
   config: Config;
   accounts: Accounts;
+  sessions: Sessions;
   ready: () => Promise<void>;
 }
 
@@ -21,6 +22,7 @@ export interface HttpServerDeps {
 export async function createHttpServer({
   config,
   accounts,
+  sessions,
   ready,
 }: HttpServerDeps): Promise<FastifyInstance> {
   const errorHeaders = apiHeaders(config);
@@ -88,8 +90,8 @@ export async function createHttpServer({
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
 
   await app.register(healthRoutes, { config, ready });
-  await app.register(apiRoutes, { prefix: "/v1", config, accounts, routes });
-  await app.register(pageRoutes, { config, accounts, routes });
+  await app.register(apiRoutes, { prefix: "/v1", config, accounts, sessions, routes });
+  await app.register(pageRoutes, { config, accounts, sessions, routes });
   await app.register(async (docs) => {
     useApiHeaders(docs, config);
     docs.get("/docs/json", { schema: { hide: true } }, async () => app.swagger());

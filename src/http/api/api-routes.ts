@@ -1,6 +1,6 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Accounts, Authenticated, IssuedSession } from "../../auth/index.js";
+import type { Accounts, Authenticated, IssuedSession, Sessions } from "../../auth/index.js";
 import type { Config } from "../../config/index.js";
 import { SpillwayError } from "../../errors/index.js";
 import { useApiHeaders } from "../api-headers.js";
@@ -25,6 +25,7 @@ import {
 export interface ApiDeps {
   config: Config;
   accounts: Accounts;
+  sessions: Sessions;
   routes: RouteTable;
 }
 
@@ -38,7 +39,7 @@ declare module "fastify" {
 /** The JSON API under /v1. JSON bodies only: form posts are the pages' business. */
 export async function apiRoutes(
   app: FastifyInstance,
-  { config, accounts, routes }: ApiDeps,
+  { config, accounts, sessions, routes }: ApiDeps,
 ): Promise<void> {
   useStrictJsonParser(app);
   useApiHeaders(app, config);
@@ -52,7 +53,7 @@ export async function apiRoutes(
   ): Promise<Authenticated> => {
     const token = sessionToken(request, config.cookieName);
     if (!token) throw new SpillwayError("AUTH_SESSION_INVALID");
-    const auth = await accounts.authenticate(token, request.ip || null);
+    const auth = await sessions.authenticate(token, request.ip || null);
     // The session slid: a cookie that carried it gets its Max-Age back.
     if (auth.renewed && reply && request.cookies[config.cookieName] === token)
       setSessionCookie(reply, config, token, auth.session.expiresAt);
@@ -135,7 +136,7 @@ export async function apiRoutes(
       },
     },
     async (request, reply) => {
-      await accounts.logout(await authenticate(request), requestContext(request));
+      await sessions.logout(await authenticate(request), requestContext(request));
       clearSessionCookie(reply, config);
       return reply.code(204).send();
     },
@@ -162,7 +163,7 @@ export async function apiRoutes(
         response: { 200: SessionListReply, ...errorReplies },
       },
     },
-    async (request) => ({ sessions: await accounts.listSessions(await authenticate(request)) }),
+    async (request) => ({ sessions: await sessions.listSessions(await authenticate(request)) }),
   );
 
   app.delete<{ Params: SessionIdParams }>(
@@ -178,7 +179,7 @@ export async function apiRoutes(
     },
     async (request, reply) => {
       const auth = mustHave(request.auth);
-      await accounts.revokeSession(auth, request.params.id, requestContext(request));
+      await sessions.revokeSession(auth, request.params.id, requestContext(request));
       if (request.params.id === auth.session.id) clearSessionCookie(reply, config);
       return reply.code(204).send();
     },
@@ -195,7 +196,7 @@ export async function apiRoutes(
     },
     async (request) => {
       const auth = await authenticate(request);
-      return { revoked: await accounts.revokeOtherSessions(auth, requestContext(request)) };
+      return { revoked: await sessions.revokeOtherSessions(auth, requestContext(request)) };
     },
   );
 }

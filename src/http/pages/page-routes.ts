@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import formBody from "@fastify/formbody";
 import helmet from "@fastify/helmet";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Accounts, Authenticated } from "../../auth/index.js";
+import type { Accounts, Authenticated, Sessions } from "../../auth/index.js";
 import type { Config } from "../../config/index.js";
 import { isSpillwayError, SpillwayError } from "../../errors/index.js";
 import { sendError, toErrorResponse } from "../error-response.js";
@@ -15,6 +15,7 @@ import { accountPage, errorPage, loginPage, registerPage } from "./views.js";
 export interface PageDeps {
   config: Config;
   accounts: Accounts;
+  sessions: Sessions;
   routes: RouteTable;
 }
 
@@ -25,7 +26,7 @@ type Form = Record<string, unknown>;
 /** Server-rendered pages that work without JavaScript; every form post is CSRF-checked. */
 export async function pageRoutes(
   app: FastifyInstance,
-  { config, accounts, routes }: PageDeps,
+  { config, accounts, sessions, routes }: PageDeps,
 ): Promise<void> {
   await app.register(formBody, { bodyLimit: config.bodyLimitBytes });
   await app.register(helmet, {
@@ -87,7 +88,7 @@ export async function pageRoutes(
     const token = request.cookies[config.cookieName];
     if (!token) return undefined;
     try {
-      const auth = await accounts.authenticate(token, request.ip || null);
+      const auth = await sessions.authenticate(token, request.ip || null);
       if (auth.renewed && reply) setSessionCookie(reply, config, token, auth.session.expiresAt);
       return auth;
     } catch (err) {
@@ -161,8 +162,8 @@ export async function pageRoutes(
     const auth = await currentSession(request, reply);
     if (!auth) return toLogin(reply);
     const notice = notices[request.query.done ?? ""];
-    const sessions = await accounts.listSessions(auth);
-    return page(reply, 200, accountPage(auth, sessions, reply.generateCsrf(), { notice }));
+    const listed = await sessions.listSessions(auth);
+    return page(reply, 200, accountPage(auth, listed, reply.generateCsrf(), { notice }));
   });
 
   app.post<{ Body: Form }>("/account/password", csrf, async (request, reply) => {
@@ -180,9 +181,9 @@ export async function pageRoutes(
       setSessionCookie(reply, config, issued.token, issued.session.expiresAt);
       return reply.redirect("/account?done=password", 303);
     } catch (err) {
-      const sessions = isSpillwayError(err) ? await accounts.listSessions(auth) : [];
+      const listed = isSpillwayError(err) ? await sessions.listSessions(auth) : [];
       return refused(reply, err, (passwordError) =>
-        accountPage(auth, sessions, reply.generateCsrf(), { passwordError }),
+        accountPage(auth, listed, reply.generateCsrf(), { passwordError }),
       );
     }
   });
@@ -197,7 +198,7 @@ export async function pageRoutes(
       if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
         throw new SpillwayError("AUTH_SESSION_NOT_FOUND");
       }
-      await accounts.revokeSession(auth, id, requestContext(request));
+      await sessions.revokeSession(auth, id, requestContext(request));
       if (id === auth.session.id) {
         clearSessionCookie(reply, config);
         return toLogin(reply);
@@ -209,13 +210,13 @@ export async function pageRoutes(
   app.post("/account/sessions/revoke-others", csrf, async (request, reply) => {
     const auth = await currentSession(request);
     if (!auth) return toLogin(reply);
-    await accounts.revokeOtherSessions(auth, requestContext(request));
+    await sessions.revokeOtherSessions(auth, requestContext(request));
     return reply.redirect("/account?done=revoked-others", 303);
   });
 
   app.post("/logout", csrf, async (request, reply) => {
     const auth = await currentSession(request);
-    if (auth) await accounts.logout(auth, requestContext(request));
+    if (auth) await sessions.logout(auth, requestContext(request));
     clearSessionCookie(reply, config);
     return toLogin(reply);
   });
