@@ -129,26 +129,30 @@ export async function createSpillway(config: Config): Promise<Spillway> {
     cleanup.unshift(() => policy.close());
     // Operations whose client hung up still run: shutdown waits for them.
     const inFlight = new InFlight();
+    const throttles = {
+      credentials: config.throttleEnabled
+        ? new IpThrottle({ burst: config.ipBurst, refillPerSecond: config.ipRefillPerSecond })
+        : undefined,
+      session_lookups: config.throttleEnabled
+        ? new IpThrottle({
+            burst: config.sessionLookupBurst,
+            refillPerSecond: config.sessionLookupRefillPerSecond,
+          })
+        : undefined,
+    };
     const accounts = new Accounts(config, {
       db,
       hasher,
       policy,
       cache: sessionCache,
       inFlight,
-      throttle: config.throttleEnabled
-        ? new IpThrottle({ burst: config.ipBurst, refillPerSecond: config.ipRefillPerSecond })
-        : undefined,
+      throttle: throttles.credentials,
     });
     const sessions = new Sessions(config, {
       db,
       cache: sessionCache,
       inFlight,
-      lookupThrottle: config.throttleEnabled
-        ? new IpThrottle({
-            burst: config.sessionLookupBurst,
-            refillPerSecond: config.sessionLookupRefillPerSecond,
-          })
-        : undefined,
+      lookupThrottle: throttles.session_lookups,
     });
     // After the HTTP server closed.
     cleanup.unshift(() => inFlight.drain());
@@ -177,7 +181,7 @@ export async function createSpillway(config: Config): Promise<Spillway> {
     );
     sessionPurge.start();
     cleanup.unshift(() => sessionPurge.stop());
-    const metrics = createMetrics({ pool, hasher, sessionCache, sessionPurge });
+    const metrics = createMetrics({ pool, hasher, sessionCache, sessionPurge, throttles });
     const ops = config.opsEnabled
       ? await createOpsServer({
           metrics: () => metrics.metrics(),

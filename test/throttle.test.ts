@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashSessionToken, newSessionToken } from "../src/auth/index.js";
+import { scrapeMetrics } from "../src/lab/metrics-scrape.js";
 import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
 import { sql, startTestApp, type TestApp } from "./support/test-app.js";
 
@@ -114,6 +115,9 @@ describe("per-IP token bucket", () => {
     expect(results[4]?.status).toBe(429);
     expect(results[4]?.json.error.code).toBe("AUTH_RATE_LIMITED");
     expect(Number(results[4]?.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    const refused = results.filter((r) => r.status === 429).length;
+    const metrics = await scrapeMetrics(t.app.opsUrl ?? "");
+    expect(metrics.get('spillway_rate_limited_total{limit="credentials"}')).toBe(refused);
     // Session checks are not credential attempts and are not throttled.
     expect((await call(t.baseUrl, "GET", "/v1/session")).status).toBe(401);
   });
@@ -166,5 +170,10 @@ describe("per-IP bucket of session lookups that find nothing", () => {
     // ...one that is not spends it.
     expect((await check(newSessionToken())).status).toBe(401);
     expect((await check(newSessionToken())).status).toBe(429);
+
+    // The operators see each limit's refusals apart.
+    const metrics = await scrapeMetrics(t.app.opsUrl ?? "");
+    expect(metrics.get('spillway_rate_limited_total{limit="session_lookups"}')).toBe(2);
+    expect(metrics.get('spillway_rate_limited_total{limit="credentials"}')).toBe(0);
   });
 });

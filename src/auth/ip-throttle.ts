@@ -25,11 +25,17 @@ export class IpThrottle {
   readonly #config: IpThrottleConfig;
   readonly #clock: Clock;
   readonly #buckets: LRUCache<string, Bucket>;
+  #refused = 0;
 
   constructor(config: IpThrottleConfig) {
     this.#config = config;
     this.#clock = config.clock ?? systemClock;
     this.#buckets = new LRUCache({ max: config.maxAddresses ?? 100_000 });
+  }
+
+  /** Attempts refused since start. */
+  get refused(): number {
+    return this.#refused;
   }
 
   /** Takes one attempt for `ip`, or throws AUTH_RATE_LIMITED with the wait. */
@@ -38,6 +44,7 @@ export class IpThrottle {
     const now = this.#clock.now();
     const tokens = this.#tokens(ip, now);
     if (tokens < 1) {
+      this.#refused++;
       this.#buckets.set(ip, { tokens, atMs: now });
       throw new SpillwayError("AUTH_RATE_LIMITED", {
         retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / refillPerSecond)),

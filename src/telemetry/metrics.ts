@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
-import type { PasswordHasher, SessionCache, SessionPurge } from "../auth/index.js";
+import type { IpThrottle, PasswordHasher, SessionCache, SessionPurge } from "../auth/index.js";
 import { AdaptivePool, type DatabasePool, PlainPool } from "../pool/index.js";
 
 export interface MetricSources {
@@ -7,6 +7,8 @@ export interface MetricSources {
   hasher: PasswordHasher;
   sessionCache: SessionCache;
   sessionPurge: SessionPurge;
+  /** The per-IP buckets, by the label they are counted under; absent when throttling is off. */
+  throttles: { credentials?: IpThrottle | undefined; session_lookups?: IpThrottle | undefined };
 }
 
 /** The pool's shape at one instant, whichever pool is in use. */
@@ -48,7 +50,7 @@ export function poolSnapshot(pool: DatabasePool): PoolSnapshot {
 export function createMetrics(sources: MetricSources): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
-  const { pool, hasher, sessionCache, sessionPurge } = sources;
+  const { pool, hasher, sessionCache, sessionPurge, throttles } = sources;
   const poolName = { db_client_connection_pool_name: "spillway" };
 
   new Gauge({
@@ -188,6 +190,17 @@ export function createMetrics(sources: MetricSources): Registry {
     collect() {
       this.reset();
       this.inc(sessionPurge.failures);
+    },
+  });
+  new Counter({
+    name: "spillway_rate_limited_total",
+    help: "Requests refused 429 by a per-IP bucket: credential attempts, or session lookups that found nothing.",
+    labelNames: ["limit"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [limit, throttle] of Object.entries(throttles))
+        if (throttle) this.inc({ limit }, throttle.refused);
     },
   });
   return registry;
