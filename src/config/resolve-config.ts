@@ -47,7 +47,7 @@ export function resolveConfig(
       out[key] = parsed;
     }
   }
-  if (problems.length === 0) problems.push(...conflicts({ ...out } as Config));
+  if (problems.length === 0) problems.push(...conflicts(out as Config));
   if (problems.length > 0) {
     throw new SpillwayError("CONFIG_INVALID", {
       message: `Invalid configuration:\n  ${problems.join("\n  ")}`,
