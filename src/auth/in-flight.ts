@@ -13,6 +13,7 @@ export class InFlight {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
+  /** Runs `operation`, counted until it settles. */
   async track<T>(operation: () => Promise<T>): Promise<T> {
     this.#count++;
     try {

@@ -229,6 +229,7 @@ function fromRow(row: SessionUserRow): CachedSession {
   };
 }
 
+/** The caller's user and session, from the cache's entry or a statement's row. */
 export function toAuthenticated(s: CachedSession | SessionUserRow): Authenticated {
   const session = "sessionId" in s ? s : fromRow(s);
   return {
