@@ -75,7 +75,7 @@ export class Accounts {
   }
 
   async #register(input: RegisterInput, ctx: RequestContext): Promise<IssuedSession> {
-    this.#deps.throttle?.take(ctx.ip ?? "unknown");
+    this.#deps.throttle?.take(ctx.ip);
     const email = normaliseEmail(input.email);
     const displayName = normaliseDisplayName(input.displayName);
     const password = normalisePassword(input.password);
@@ -117,7 +117,7 @@ export class Accounts {
   }
 
   async #login(input: LoginInput, ctx: RequestContext): Promise<IssuedSession> {
-    this.#deps.throttle?.take(ctx.ip ?? "unknown");
+    this.#deps.throttle?.take(ctx.ip);
     // Admitted (or refused) before the email lookup, every login alike: a
     // refusal says nothing about the email, and an admitted login is not
     // refused after its lookup.
@@ -189,7 +189,7 @@ export class Accounts {
     ctx: RequestContext,
   ): Promise<IssuedSession> {
     const { db, hasher, policy, cache } = this.#deps;
-    this.#deps.throttle?.take(ctx.ip ?? "unknown");
+    this.#deps.throttle?.take(ctx.ip);
     const { email, displayName } = auth.user;
     const current = normalisePassword(input.currentPassword);
     const next = normalisePassword(input.newPassword);

@@ -12,6 +12,9 @@ export interface IpThrottleConfig {
   clock?: Clock;
 }
 
+/** The bucket of callers without a known address; no address has this form. */
+const unknownAddress = "unknown";
+
 interface Bucket {
   tokens: number;
   atMs: number;
@@ -38,33 +41,38 @@ export class IpThrottle {
     return this.#refused;
   }
 
-  /** Takes one attempt for `ip`, or throws AUTH_RATE_LIMITED with the wait. */
-  take(ip: string): void {
+  /**
+   * Takes one attempt for `ip`, or throws AUTH_RATE_LIMITED with the wait.
+   * Callers whose address is unknown (null) share one bucket.
+   */
+  take(ip: string | null): void {
     const { refillPerSecond } = this.#config;
     const now = this.#clock.now();
-    const tokens = this.#tokens(ip, now);
+    const key = ip ?? unknownAddress;
+    const tokens = this.#tokens(key, now);
     if (tokens < 1) {
       this.#refused++;
-      this.#buckets.set(ip, { tokens, atMs: now });
+      this.#buckets.set(key, { tokens, atMs: now });
       throw new SpillwayError("AUTH_RATE_LIMITED", {
         retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / refillPerSecond)),
       });
     }
-    this.#buckets.set(ip, { tokens: tokens - 1, atMs: now });
+    this.#buckets.set(key, { tokens: tokens - 1, atMs: now });
   }
 
   /** Gives back an attempt taken for `ip`: it turned out to be one that is not counted. */
-  refund(ip: string): void {
+  refund(ip: string | null): void {
     const now = this.#clock.now();
-    this.#buckets.set(ip, {
-      tokens: Math.min(this.#config.burst, this.#tokens(ip, now) + 1),
+    const key = ip ?? unknownAddress;
+    this.#buckets.set(key, {
+      tokens: Math.min(this.#config.burst, this.#tokens(key, now) + 1),
       atMs: now,
     });
   }
 
-  #tokens(ip: string, now: number): number {
+  #tokens(key: string, now: number): number {
     const { burst, refillPerSecond } = this.#config;
-    const bucket = this.#buckets.get(ip);
+    const bucket = this.#buckets.get(key);
     if (!bucket) return burst;
     return Math.min(burst, bucket.tokens + ((now - bucket.atMs) / 1000) * refillPerSecond);
   }

@@ -133,15 +133,14 @@ export class Sessions {
    */
   async #lookUp(tokenHash: Buffer, ip: string | null): Promise<SessionUserRow | undefined> {
     const throttle = this.#deps.lookupThrottle;
-    const address = ip ?? "unknown";
-    throttle?.take(address);
+    throttle?.take(ip);
     let found = true;
     try {
       const row = await this.#deps.db.first(statements.findSessionByTokenHash, [tokenHash]);
       found = row !== undefined;
       return row;
     } finally {
-      if (found) throttle?.refund(address);
+      if (found) throttle?.refund(ip);
     }
   }
 

@@ -1,10 +1,15 @@
 import type { FastifyRequest } from "fastify";
 import type { RequestContext } from "../auth/index.js";
 
+/** The caller's address (behind a trusted proxy, the one it names); null when unknown. */
+export function clientIp(request: FastifyRequest): string | null {
+  return request.ip || null;
+}
+
 /** The caller's address and agent, for throttling and the event record. */
 export function requestContext(request: FastifyRequest): RequestContext {
   const userAgent = request.headers["user-agent"];
-  return { ip: request.ip || null, userAgent: typeof userAgent === "string" ? userAgent : null };
+  return { ip: clientIp(request), userAgent: typeof userAgent === "string" ? userAgent : null };
 }
 
 /**

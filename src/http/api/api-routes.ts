@@ -6,7 +6,7 @@ import { SpillwayError } from "../../errors/index.js";
 import { useApiHeaders } from "../api-headers.js";
 import { sendError } from "../error-response.js";
 import { useStrictJsonParser } from "../json-body.js";
-import { requestContext, sessionToken } from "../request-context.js";
+import { clientIp, requestContext, sessionToken } from "../request-context.js";
 import { clearSessionCookie, setSessionCookie } from "../session-cookie.js";
 import { type RouteTable, unmatchedRoute } from "../unmatched-route.js";
 import {
@@ -53,7 +53,7 @@ export async function apiRoutes(
   ): Promise<Authenticated> => {
     const token = sessionToken(request, config.cookieName);
     if (!token) throw new SpillwayError("AUTH_SESSION_INVALID");
-    const auth = await sessions.authenticate(token, request.ip || null);
+    const auth = await sessions.authenticate(token, clientIp(request));
     // The session slid: a cookie that carried it gets its Max-Age back.
     if (auth.renewed && reply && request.cookies[config.cookieName] === token)
       setSessionCookie(reply, config, token, auth.session.expiresAt);

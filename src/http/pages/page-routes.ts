@@ -7,7 +7,7 @@ import type { Config } from "../../config/index.js";
 import { isSpillwayError, SpillwayError } from "../../errors/index.js";
 import { sendError, toErrorResponse } from "../error-response.js";
 import { allStringsWellFormed } from "../json-body.js";
-import { requestContext } from "../request-context.js";
+import { clientIp, requestContext } from "../request-context.js";
 import { clearSessionCookie, setSessionCookie } from "../session-cookie.js";
 import { type RouteTable, unmatchedRoute } from "../unmatched-route.js";
 import { accountPage, errorPage, loginPage, registerPage } from "./views.js";
@@ -88,7 +88,7 @@ export async function pageRoutes(
     const token = request.cookies[config.cookieName];
     if (!token) return undefined;
     try {
-      const auth = await sessions.authenticate(token, request.ip || null);
+      const auth = await sessions.authenticate(token, clientIp(request));
       if (auth.renewed && reply) setSessionCookie(reply, config, token, auth.session.expiresAt);
       return auth;
     } catch (err) {
