@@ -10,8 +10,10 @@ describe("IpThrottle", () => {
     expect(() => throttle.take("10.0.0.1")).toThrowError(
       expect.objectContaining({ code: "AUTH_RATE_LIMITED", retryAfterSeconds: 1 }),
     );
-    // Other addresses have their own bucket.
+    // Other addresses have their own bucket; callers without one share one.
     throttle.take("10.0.0.2");
+    for (let i = 0; i < 3; i++) throttle.take(null);
+    expect(() => throttle.take(null)).toThrow();
     clock.advance(500);
     throttle.take("10.0.0.1");
     expect(() => throttle.take("10.0.0.1")).toThrow();
