@@ -7,8 +7,9 @@ import {
   IpThrottle,
   PasswordHasher,
   PasswordPolicy,
+  type PurgeStatement,
+  RetentionPurge,
   SessionCache,
-  SessionPurge,
   Sessions,
 } from "./auth/index.js";
 import type { Config } from "./config/index.js";
@@ -46,7 +47,9 @@ export interface Spillway {
   readonly hasher: PasswordHasher;
   readonly sessionCache: SessionCache;
   /** Deletes ended sessions on a timer. */
-  readonly sessionPurge: SessionPurge;
+  readonly sessionPurge: RetentionPurge;
+  /** Deletes auth events past their retention on a timer; absent when they are kept forever. */
+  readonly eventPurge: RetentionPurge | undefined;
   /** The Prometheus registry served at the ops listener's /metrics. */
   readonly metrics: Registry;
   /** Present when no databaseUrl was given. */
@@ -171,17 +174,37 @@ export async function createSpillway(config: Config): Promise<Spillway> {
     };
     const http = await createHttpServer({ config, accounts, sessions, ready });
     observePool(pool, connectionBudget, http.log);
-    const sessionPurge = new SessionPurge(db, {
-      intervalMs: config.sessionPurgeIntervalSeconds * 1000,
-      retentionSeconds: config.sessionRetentionSeconds,
-    });
-    sessionPurge.on("purged", (count) => http.log.info({ count }, "ended sessions purged"));
-    sessionPurge.on("sweep-error", (err) =>
-      http.log.warn({ err }, "ended sessions not purged; the next sweep tries again"),
+    const purge = (statement: PurgeStatement, retentionSeconds: number, what: string) => {
+      const purge = new RetentionPurge(db, {
+        statement,
+        intervalMs: config.sessionPurgeIntervalSeconds * 1000,
+        retentionSeconds,
+      });
+      purge.on("purged", (count) => http.log.info({ count }, `${what} purged`));
+      purge.on("sweep-error", (err) =>
+        http.log.warn({ err }, `${what} not purged; the next sweep tries again`),
+      );
+      purge.start();
+      cleanup.unshift(() => purge.stop());
+      return purge;
+    };
+    const sessionPurge = purge(
+      statements.purgeEndedSessions,
+      config.sessionRetentionSeconds,
+      "ended sessions",
     );
-    sessionPurge.start();
-    cleanup.unshift(() => sessionPurge.stop());
-    const metrics = createMetrics({ pool, hasher, sessionCache, sessionPurge, throttles });
+    const eventPurge =
+      config.authEventRetentionDays > 0
+        ? purge(statements.purgeAuthEvents, config.authEventRetentionDays * 86_400, "auth events")
+        : undefined;
+    const metrics = createMetrics({
+      pool,
+      hasher,
+      sessionCache,
+      sessionPurge,
+      eventPurge,
+      throttles,
+    });
     const ops = config.opsEnabled
       ? await createOpsServer({
           metrics: () => metrics.metrics(),
@@ -214,6 +237,7 @@ export async function createSpillway(config: Config): Promise<Spillway> {
       hasher,
       sessionCache,
       sessionPurge,
+      eventPurge,
       metrics,
       embedded,
       databaseUrl,

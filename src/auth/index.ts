@@ -11,8 +11,13 @@ export { InFlight } from "./in-flight.js";
 export { IpThrottle, type IpThrottleConfig } from "./ip-throttle.js";
 export { PasswordHasher, type PasswordHasherConfig } from "./password-hasher.js";
 export { PasswordPolicy, passwordMaxLength, passwordMinLength } from "./password-policy.js";
+export {
+  type PurgeStatement,
+  RetentionPurge,
+  type RetentionPurgeConfig,
+  type RetentionPurgeEvents,
+} from "./retention-purge.js";
 export { type CachedSession, SessionCache, type SessionCacheConfig } from "./session-cache.js";
-export { SessionPurge, type SessionPurgeConfig, type SessionPurgeEvents } from "./session-purge.js";
 export { hashSessionToken, isSessionTokenShape, newSessionToken } from "./session-token.js";
 export {
   type Authenticated,

@@ -204,7 +204,14 @@ export const settings = {
     default: 3600,
     min: 0,
     max: 86_400,
-    doc: "how often ended sessions are swept; 0 off",
+    doc: "how often ended sessions and old auth events are swept; 0 off",
+  },
+  authEventRetentionDays: {
+    kind: "int",
+    default: 365,
+    min: 0,
+    max: 36_500,
+    doc: "auth events (with their IP addresses) are deleted this many days after they happened; 0 keeps them forever",
   },
   cookieName: {
     kind: "string",

@@ -95,4 +95,44 @@ ALTER TABLE auth_events DROP CONSTRAINT auth_events_kind_check;
 ALTER TABLE auth_events ADD CONSTRAINT auth_events_kind_check CHECK (kind IN (
   'register', 'login_success', 'login_failure', 'lockout', 'logout', 'revoke', 'password_change'));`,
   },
+  {
+    version: 6,
+    name: "auth event retention",
+    // The record stays append-only for everything but its retention: a
+    // delete passes the trigger only inside purge_auth_events, which sets a
+    // transaction-local flag around its own DELETE. The flag guards against
+    // a statement rewriting history by mistake, not against a role that may
+    // drop the trigger anyway.
+    //
+    // The purge walks the oldest rows by id (events get ids in the order they
+    // happen) and deletes those past the retention: a sweep reads at most a
+    // batch beyond the last old row, where filtering on `at` first would scan
+    // the whole table for old rows once none are left.
+    sql: `
+CREATE OR REPLACE FUNCTION auth_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' AND current_setting('spillway.purging_auth_events', true) = 'on' THEN
+    RETURN OLD;
+  END IF;
+  RAISE EXCEPTION 'auth_events is append-only';
+END $$;
+
+CREATE FUNCTION purge_auth_events(retention_seconds double precision, batch integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+  purged integer;
+BEGIN
+  PERFORM set_config('spillway.purging_auth_events', 'on', true);
+  WITH oldest AS (
+    SELECT id, at FROM auth_events ORDER BY id LIMIT batch FOR UPDATE SKIP LOCKED
+  ), gone AS (
+    DELETE FROM auth_events e USING oldest o
+    WHERE e.id = o.id AND o.at < now() - make_interval(secs => retention_seconds)
+    RETURNING 1
+  )
+  SELECT count(*)::integer INTO purged FROM gone;
+  PERFORM set_config('spillway.purging_auth_events', 'off', true);
+  RETURN purged;
+END $$;`,
+  },
 ];

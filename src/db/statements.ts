@@ -328,6 +328,17 @@ WITH gone AS (
 )
 SELECT count(*)::int AS purged FROM gone`,
   ),
+
+  /**
+   * Of the $2 oldest auth events, deletes those older than $1 seconds,
+   * through migration 6's function (the only way past the table's
+   * append-only trigger). Fewer than $2 deleted: none older is left.
+   */
+  purgeAuthEvents: statement<[retentionSeconds: number, batch: number], { purged: number }>(
+    "purge_auth_events",
+    "bulk",
+    "SELECT purge_auth_events($1, $2) AS purged",
+  ),
 } as const;
 
 export const sessionRevokedChannel = "spillway_session_revoked";

@@ -1,12 +1,14 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
-import type { IpThrottle, PasswordHasher, SessionCache, SessionPurge } from "../auth/index.js";
+import type { IpThrottle, PasswordHasher, RetentionPurge, SessionCache } from "../auth/index.js";
 import { AdaptivePool, type DatabasePool, PlainPool } from "../pool/index.js";
 
 export interface MetricSources {
   pool: DatabasePool;
   hasher: PasswordHasher;
   sessionCache: SessionCache;
-  sessionPurge: SessionPurge;
+  sessionPurge: RetentionPurge;
+  /** Absent when auth events are kept forever. */
+  eventPurge: RetentionPurge | undefined;
   /** The per-IP buckets, by the label they are counted under; absent when throttling is off. */
   throttles: { credentials?: IpThrottle | undefined; session_lookups?: IpThrottle | undefined };
 }
@@ -50,7 +52,7 @@ export function poolSnapshot(pool: DatabasePool): PoolSnapshot {
 export function createMetrics(sources: MetricSources): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
-  const { pool, hasher, sessionCache, sessionPurge, throttles } = sources;
+  const { pool, hasher, sessionCache, sessionPurge, eventPurge, throttles } = sources;
   const poolName = { db_client_connection_pool_name: "spillway" };
 
   new Gauge({
@@ -174,24 +176,29 @@ export function createMetrics(sources: MetricSources): Registry {
       this.set(sessionCache.size);
     },
   });
-  new Counter({
-    name: "spillway_sessions_purged_total",
-    help: "Ended sessions deleted by the purge.",
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(sessionPurge.purged);
-    },
-  });
-  new Counter({
-    name: "spillway_session_purge_failures_total",
-    help: "Purge sweeps that failed (the next sweep tries again).",
-    registers: [registry],
-    collect() {
-      this.reset();
-      this.inc(sessionPurge.failures);
-    },
-  });
+  for (const [purge, name, what] of [
+    [sessionPurge, "session", "Ended sessions"],
+    [eventPurge, "auth_event", "Auth events past their retention"],
+  ] as const) {
+    new Counter({
+      name: `spillway_${name}s_purged_total`,
+      help: `${what} deleted by the purge.`,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(purge?.purged ?? 0);
+      },
+    });
+    new Counter({
+      name: `spillway_${name}_purge_failures_total`,
+      help: `${what}: purge sweeps that failed (the next sweep tries again).`,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(purge?.failures ?? 0);
+      },
+    });
+  }
   new Counter({
     name: "spillway_rate_limited_total",
     help: "Requests refused 429 by a per-IP bucket: credential attempts, or session lookups that found nothing.",

@@ -1,6 +1,7 @@
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SessionPurge } from "../src/auth/index.js";
-import { Database } from "../src/db/index.js";
+import { RetentionPurge, type RetentionPurgeConfig } from "../src/auth/index.js";
+import { Database, statements } from "../src/db/index.js";
 import { scrapeMetrics } from "../src/lab/metrics-scrape.js";
 import { PlainPool } from "../src/pool/index.js";
 import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
@@ -23,6 +24,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
 });
+
+/** A purge of ended sessions, outside the service's own. */
+const sessionPurge = (config: Omit<RetentionPurgeConfig, "statement">, db = t.app.db) =>
+  new RetentionPurge(db, { statement: statements.purgeEndedSessions, ...config });
 
 const day = 86_400;
 
@@ -90,7 +95,7 @@ describe("purging ended sessions", () => {
     ).toBe(2);
 
     // With no retention, every ended session goes; the live one stays and still works.
-    const now = new SessionPurge(t.app.db, { intervalMs: 0, retentionSeconds: 0 });
+    const now = sessionPurge({ intervalMs: 0, retentionSeconds: 0 });
     expect(await now.sweep()).toBe(3);
     expect(await exists(all)).toEqual([login.json.session.id]);
     const check = await call(t.baseUrl, "GET", "/v1/session", { token });
@@ -110,8 +115,8 @@ describe("purging ended sessions", () => {
 
   it("sweeps in batches until none is left, and two sweeps at once delete each row once", async () => {
     const ended = await Promise.all(Array.from({ length: 9 }, () => sessionRow(-day)));
-    const a = new SessionPurge(t.app.db, { intervalMs: 0, retentionSeconds: 0, batchSize: 2 });
-    const b = new SessionPurge(t.app.db, { intervalMs: 0, retentionSeconds: 0, batchSize: 2 });
+    const a = sessionPurge({ intervalMs: 0, retentionSeconds: 0, batchSize: 2 });
+    const b = sessionPurge({ intervalMs: 0, retentionSeconds: 0, batchSize: 2 });
     const [fromA, fromB] = await Promise.all([a.sweep(), b.sweep()]);
     expect(fromA + fromB).toBe(9);
     expect(a.purged + b.purged).toBe(9);
@@ -119,7 +124,7 @@ describe("purging ended sessions", () => {
   });
 
   it("sweeps on its timer until stopped", async () => {
-    const purge = new SessionPurge(t.app.db, {
+    const purge = sessionPurge({
       intervalMs: 50,
       firstSweepMs: 10,
       retentionSeconds: 0,
@@ -138,7 +143,7 @@ describe("purging ended sessions", () => {
     const second = await sessionRow(-day);
     await new Promise((r) => setTimeout(r, 300));
     expect(await exists([second])).toEqual([second]);
-    await new SessionPurge(t.app.db, { intervalMs: 0, retentionSeconds: 0 }).sweep();
+    await sessionPurge({ intervalMs: 0, retentionSeconds: 0 }).sweep();
   });
 
   it("a sweep that fails is counted and reported, and the timer keeps going", async () => {
@@ -151,11 +156,10 @@ describe("purging ended sessions", () => {
       applicationName: "purge-test",
     });
     await pool.end();
-    const purge = new SessionPurge(new Database(pool), {
-      intervalMs: 30,
-      firstSweepMs: 1,
-      retentionSeconds: 0,
-    });
+    const purge = sessionPurge(
+      { intervalMs: 30, firstSweepMs: 1, retentionSeconds: 0 },
+      new Database(pool),
+    );
     await expect(purge.sweep()).rejects.toThrow();
     expect(purge.failures).toBe(1);
     const errors: unknown[] = [];
@@ -168,5 +172,107 @@ describe("purging ended sessions", () => {
     }
     await purge.stop();
     expect(purge.failures).toBeGreaterThanOrEqual(3);
+  });
+});
+
+/** Auth events of the test's user dated `daysAgo` days back; returns their ids. */
+async function eventRows(...daysAgo: number[]): Promise<string[]> {
+  const rows = await sql<{ id: string }>(
+    t.databaseUrl,
+    `INSERT INTO auth_events (kind, user_id, at)
+     SELECT 'login_success', $1, now() - make_interval(days => d) FROM unnest($2::int[]) AS d
+     RETURNING id`,
+    [userId, daysAgo],
+  );
+  return rows.map((r) => r.id);
+}
+
+async function eventsLeft(ids: string[]): Promise<string[]> {
+  const rows = await sql<{ id: string }>(
+    t.databaseUrl,
+    "SELECT id FROM auth_events WHERE id = ANY($1::bigint[]) ORDER BY id",
+    [ids],
+  );
+  return rows.map((r) => r.id);
+}
+
+describe("purging old auth events", () => {
+  it("deletes events older than the retention, and no other", async () => {
+    const [yearAndMonthAgo = "", overYearAgo = "", tenMonthsAgo = ""] = await eventRows(
+      400,
+      366,
+      300,
+    );
+    const [recent] = await sql<{ id: string }>(
+      t.databaseUrl,
+      "SELECT id FROM auth_events WHERE user_id = $1 AND kind = 'register'",
+      [userId],
+    );
+    const all = [yearAndMonthAgo, overYearAgo, tenMonthsAgo, recent?.id ?? ""];
+
+    const before = await scrapeMetrics(t.app.opsUrl ?? "");
+    // The service's own purge, at its default retention of a year.
+    expect(t.app.config.authEventRetentionDays).toBe(365);
+    expect(await t.app.eventPurge?.sweep()).toBe(2);
+    expect(await eventsLeft(all)).toEqual([tenMonthsAgo, recent?.id].sort());
+    const after = await scrapeMetrics(t.app.opsUrl ?? "");
+    expect(
+      (after.get("spillway_auth_events_purged_total") ?? 0) -
+        (before.get("spillway_auth_events_purged_total") ?? 0),
+    ).toBe(2);
+    expect(after.get("spillway_auth_event_purge_failures_total")).toBe(0);
+  });
+
+  it("only the purge gets past the append-only record, not a statement after it", async () => {
+    const client = new pg.Client({ connectionString: t.databaseUrl });
+    await client.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query("SELECT purge_auth_events(1e9, 10)");
+      await expect(client.query("DELETE FROM auth_events")).rejects.toThrow(/append-only/);
+      await client.query("ROLLBACK");
+      await client.query("SELECT purge_auth_events(1e9, 10)");
+      await expect(client.query("UPDATE auth_events SET ip = '10.0.0.1'")).rejects.toThrow(
+        /append-only/,
+      );
+      await expect(client.query("DELETE FROM auth_events")).rejects.toThrow(/append-only/);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it("sweeps in batches until none is left, and two sweeps at once delete each event once", async () => {
+    await eventRows(...Array.from({ length: 9 }, () => 1));
+    const [{ count = 0 } = {}] = await sql<{ count: number }>(
+      t.databaseUrl,
+      "SELECT count(*)::int AS count FROM auth_events",
+    );
+    expect(count).toBeGreaterThanOrEqual(9);
+    const eventPurge = (batchSize: number) =>
+      new RetentionPurge(t.app.db, {
+        statement: statements.purgeAuthEvents,
+        intervalMs: 0,
+        retentionSeconds: 0,
+        batchSize,
+      });
+    const [a, b] = [eventPurge(2), eventPurge(2)];
+    const [fromA, fromB] = await Promise.all([a.sweep(), b.sweep()]);
+    expect(fromA + fromB).toBe(count);
+    const [{ left = -1 } = {}] = await sql<{ left: number }>(
+      t.databaseUrl,
+      "SELECT count(*)::int AS left FROM auth_events",
+    );
+    expect(left).toBe(0);
+  });
+
+  it("with a retention of 0 days, events are kept forever", async () => {
+    const forever = await startTestApp({ authEventRetentionDays: 0 });
+    try {
+      expect(forever.app.eventPurge).toBeUndefined();
+      const metrics = await scrapeMetrics(forever.app.opsUrl ?? "");
+      expect(metrics.get("spillway_auth_events_purged_total")).toBe(0);
+    } finally {
+      await forever.close();
+    }
   });
 });

@@ -1,11 +1,22 @@
 import { EventEmitter } from "node:events";
-import { type Database, statements } from "../db/index.js";
+import type { Database, Statement } from "../db/index.js";
 import { jitter } from "../util/index.js";
 
-export interface SessionPurgeConfig {
+/**
+ * A catalog statement that deletes up to $2 rows older than the retention
+ * ($1 seconds), oldest first, and returns how many it deleted.
+ */
+export type PurgeStatement = Statement<
+  [retentionSeconds: number, batch: number],
+  { purged: number }
+>;
+
+export interface RetentionPurgeConfig {
+  /** What a sweep runs, a batch at a time. */
+  statement: PurgeStatement;
   /** Time between sweeps, ms; 0: no sweeps on a timer (`sweep()` still works). */
   intervalMs: number;
-  /** How long a session is kept after it ended (expired or revoked), seconds. */
+  /** How long a row is kept (after its session ended; after the event), seconds. */
   retentionSeconds: number;
   /** Rows deleted per statement: no sweep holds many locks or one long transaction. Default 1000. */
   batchSize?: number;
@@ -13,7 +24,7 @@ export interface SessionPurgeConfig {
   firstSweepMs?: number;
 }
 
-export interface SessionPurgeEvents {
+export interface RetentionPurgeEvents {
   /** A sweep deleted rows: how many. */
   purged: [count: number];
   /** A sweep failed; the next one tries again. */
@@ -21,22 +32,22 @@ export interface SessionPurgeEvents {
 }
 
 /**
- * Deletes sessions that ended longer than the retention ago, so the sessions
- * table holds the sessions that can still be used and a recent tail, not
- * every login ever made. What happened to each session stays in
- * `auth_events`. Every instance sweeps on its own jittered timer; the
- * statement skips rows another sweep holds.
+ * Deletes rows older than a retention on a timer, so a table that gains a
+ * row per login holds a recent tail, not every login ever made: ended
+ * sessions (their record stays in `auth_events`), and events past the
+ * event retention. Every instance sweeps on its own jittered timer; the
+ * statements skip rows another sweep holds.
  */
-export class SessionPurge extends EventEmitter<SessionPurgeEvents> {
+export class RetentionPurge extends EventEmitter<RetentionPurgeEvents> {
   readonly #db: Database;
-  readonly #config: Required<SessionPurgeConfig>;
+  readonly #config: Required<RetentionPurgeConfig>;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<number> | undefined;
   #stopped = false;
   #purged = 0;
   #failures = 0;
 
-  constructor(db: Database, config: SessionPurgeConfig) {
+  constructor(db: Database, config: RetentionPurgeConfig) {
     super();
     this.#db = db;
     this.#config = {
@@ -46,7 +57,7 @@ export class SessionPurge extends EventEmitter<SessionPurgeEvents> {
     };
   }
 
-  /** Sessions deleted by this instance so far. */
+  /** Rows deleted by this instance so far. */
   get purged(): number {
     return this.#purged;
   }
@@ -62,8 +73,8 @@ export class SessionPurge extends EventEmitter<SessionPurgeEvents> {
   }
 
   /**
-   * Deletes every session that ended more than the retention ago, a batch at
-   * a time; resolves with how many. A sweep already running is joined, not
+   * Deletes every row older than the retention, a batch at a time; resolves
+   * with how many. A sweep already running is joined, not
    * doubled.
    */
   sweep(): Promise<number> {
@@ -81,14 +92,11 @@ export class SessionPurge extends EventEmitter<SessionPurgeEvents> {
   }
 
   async #sweepAll(): Promise<number> {
-    const { retentionSeconds, batchSize } = this.#config;
+    const { statement, retentionSeconds, batchSize } = this.#config;
     let total = 0;
     try {
       while (!this.#stopped) {
-        const row = await this.#db.first(statements.purgeEndedSessions, [
-          retentionSeconds,
-          batchSize,
-        ]);
+        const row = await this.#db.first(statement, [retentionSeconds, batchSize]);
         const purged = row?.purged ?? 0;
         total += purged;
         this.#purged += purged;
