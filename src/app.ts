@@ -66,11 +66,29 @@ export interface Spillway {
 
 const readyTimeoutMs = 1000;
 
+export interface SpillwayOptions {
+  /**
+   * The caller closes the service on SIGINT and SIGTERM (the CLI does): the
+   * embedded database then runs in a session of its own, so a Ctrl-C, which
+   * a terminal sends to its whole foreground process group, reaches only
+   * the caller, and the database stops after the drain (see
+   * EmbeddedDatabaseConfig.ownSession).
+   */
+  closesOnSignals?: boolean;
+}
+
 /** The composition root: builds every part of the service from one Config. */
-export async function createSpillway(config: Config): Promise<Spillway> {
+export async function createSpillway(
+  config: Config,
+  options: SpillwayOptions = {},
+): Promise<Spillway> {
   const embedded = config.databaseUrl
     ? undefined
-    : new EmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
+    : new EmbeddedDatabase({
+        dataDir: config.dataDir,
+        port: config.embeddedPgPort,
+        ownSession: options.closesOnSignals ?? false,
+      });
   const databaseUrl = config.databaseUrl ?? (await embedded?.start()) ?? "";
   const cleanup: (() => Promise<void>)[] = [async () => embedded?.stop()];
   let connectionBudget: ConnectionBudget | undefined;

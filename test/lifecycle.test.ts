@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { type AddressInfo, createServer } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddedDatabase, migrations } from "../src/db/index.js";
 import { scrapeMetrics } from "../src/lab/metrics-scrape.js";
@@ -29,12 +30,17 @@ interface Served {
   exited: Promise<number | null>;
 }
 
-/** `spillway serve` as a user runs it: a separate process with its own embedded PostgreSQL. */
-async function serve(env: Record<string, string>): Promise<Served> {
+/**
+ * `spillway serve` as a user runs it: a separate process with its own
+ * embedded PostgreSQL. `terminal`: in a process group of its own, as a shell
+ * starts a job, so the test can signal the whole group as Ctrl-C does.
+ */
+async function serve(env: Record<string, string>, terminal = false): Promise<Served> {
   const child = spawn(process.execPath, [bin, "serve"], {
     // Any free port for the ops listener: test files run side by side.
     env: { ...process.env, DATABASE_URL: "", SPILLWAY_OPS_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
+    detached: terminal,
   });
   let out = "";
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
@@ -210,6 +216,67 @@ describe("spillway serve", () => {
     } finally {
       served.child.kill("SIGINT");
       expect(await served.exited).toBe(0);
+    }
+  });
+
+  it("drains on a Ctrl-C to its whole process group before the embedded database stops", async () => {
+    const dataDir = join(dir, "ctrl-c");
+    const pgPort = await freePort();
+    const served = await serve(
+      {
+        SPILLWAY_DATA_DIR: dataDir,
+        SPILLWAY_EMBEDDED_PG_PORT: String(pgPort),
+        PORT: String(await freePort()),
+      },
+      true,
+    );
+    const password = readFileSync(join(dataDir, "spillway-password"), "utf8").trim();
+    const db = new pg.Client({
+      connectionString: `postgres://spillway:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/postgres`,
+    });
+    // The service stops this server when it is done; a failed run ends the connection so.
+    db.on("error", () => {});
+    await db.connect();
+    try {
+      // Holds the registration below at its INSERT: the same email, not yet committed.
+      const email = uniqueEmail("ctrl-c");
+      await db.query("BEGIN");
+      await db.query("INSERT INTO users (email, password_hash) VALUES ($1, 'x')", [email]);
+      const registration = call(served.baseUrl, "POST", "/v1/register", {
+        json: { email, password: strongPassword },
+      });
+      const started = Date.now();
+      for (;;) {
+        const { rows } = await db.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+        );
+        if (rows[0]?.n === 1) break;
+        expect(Date.now() - started, "the registration never reached its INSERT").toBeLessThan(
+          10_000,
+        );
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      // What a terminal does on Ctrl-C: SIGINT to every process of the job.
+      process.kill(-(served.child.pid ?? 0), "SIGINT");
+      await new Promise((r) => setTimeout(r, 300));
+      // The database is still up while the service drains...
+      expect((await db.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
+      await db.query("ROLLBACK");
+      await db.end();
+      // ...so the request in flight is answered, and answered in full.
+      const res = await registration;
+      expect(res.status, served.output()).toBe(201);
+      expect(await served.exited).toBe(0);
+      expect(served.output()).not.toContain("circuit open");
+      // PostgreSQL removes its pid file when it stops.
+      expect(existsSync(join(dataDir, "postmaster.pid"))).toBe(false);
+    } finally {
+      await db.end().catch(() => {});
+      // A failed run still stops the service, and so its database.
+      if (served.child.exitCode === null) {
+        served.child.kill("SIGTERM");
+        await served.exited;
+      }
     }
   });
 

@@ -10,6 +10,7 @@ import { AdaptivePool } from "../pool/index.js";
 import { freePort } from "../util/index.js";
 import { parseCommand } from "./parse-flags.js";
 import { serveCluster } from "./serve-cluster.js";
+import { exitOnSignalUntilReady } from "./signals.js";
 import { usage } from "./usage.js";
 
 const packageJson = JSON.parse(
@@ -71,7 +72,8 @@ async function serve(config: ReturnType<typeof resolveConfig>): Promise<number> 
     new AggregatorRegistry();
     AggregatorRegistry.setRegistries([]);
   }
-  const app = await createSpillway(config);
+  const ready = exitOnSignalUntilReady();
+  const app = await createSpillway(config, { closesOnSignals: true });
   const log = app.http.log;
   let url: string;
   try {
@@ -116,6 +118,7 @@ async function serve(config: ReturnType<typeof resolveConfig>): Promise<number> 
         },
       );
     };
+    ready();
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
   });

@@ -4,6 +4,7 @@ import { AggregatorRegistry } from "prom-client";
 import type { Config } from "../config/index.js";
 import { EmbeddedDatabase } from "../db/index.js";
 import { createOpsServer, listeningUrl } from "../http/index.js";
+import { exitOnSignalUntilReady } from "./signals.js";
 
 /**
  * `spillway serve --workers N`: N processes share the port (node:cluster),
@@ -14,9 +15,16 @@ import { createOpsServer, listeningUrl } from "../http/index.js";
  * database.
  */
 export async function serveCluster(config: Config, log: (line: string) => void): Promise<number> {
+  const ready = exitOnSignalUntilReady();
   const embedded = config.databaseUrl
     ? undefined
-    : new EmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
+    : new EmbeddedDatabase({
+        dataDir: config.dataDir,
+        port: config.embeddedPgPort,
+        // Workers share the terminal's process group and drain on its Ctrl-C
+        // themselves; the database stops after them.
+        ownSession: true,
+      });
   const databaseUrl = config.databaseUrl ?? (await embedded?.start()) ?? "";
   const hashConcurrency = Math.max(1, Math.floor(availableParallelism() / config.workers));
   const env: Record<string, string> = {
@@ -79,6 +87,7 @@ export async function serveCluster(config: Config, log: (line: string) => void):
       log("stopped");
       resolve(result === "timeout" ? 1 : 0);
     };
+    ready();
     process.once("SIGTERM", (s) => void stop(s));
     process.once("SIGINT", (s) => void stop(s));
   });

