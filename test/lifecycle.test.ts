@@ -266,6 +266,8 @@ describe("spillway serve", () => {
       // ...so the request in flight is answered, and answered in full.
       const res = await registration;
       expect(res.status, served.output()).toBe(201);
+      // ...and tells its client not to send another on this connection.
+      expect(res.headers.get("connection")).toBe("close");
       expect(await served.exited).toBe(0);
       expect(served.output()).not.toContain("circuit open");
       // PostgreSQL removes its pid file when it stops.

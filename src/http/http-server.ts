@@ -1,3 +1,9 @@
+import {
+  type IncomingMessage,
+  type OutgoingHttpHeader,
+  type OutgoingHttpHeaders,
+  ServerResponse,
+} from "node:http";
 import cookie from "@fastify/cookie";
 import csrf from "@fastify/csrf-protection";
 import swagger from "@fastify/swagger";
@@ -26,6 +32,7 @@ export async function createHttpServer({
   ready,
 }: HttpServerDeps): Promise<FastifyInstance> {
   const errorHeaders = apiHeaders(config);
+  let draining = false;
   const app = Fastify({
     // Given to Node's createServer too: Fastify sets it on the server after
     // creation, and on Node 20 a body that never finishes then never times
@@ -36,6 +43,7 @@ export async function createHttpServer({
     http: {
       requestTimeout: config.requestTimeoutMs,
       connectionsCheckingInterval: Math.min(30_000, Math.ceil(config.requestTimeoutMs / 4)),
+      ServerResponse: closingWhen(() => draining),
     },
     // Both answer before any route's hooks: they set the API's headers themselves.
     frameworkErrors: answerFrameworkErrors(errorHeaders),
@@ -88,6 +96,11 @@ export async function createHttpServer({
   });
 
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
+  // From the start of close(): see closingWhen.
+  app.addHook("preClose", (done) => {
+    draining = true;
+    done();
+  });
 
   await app.register(healthRoutes, { config, ready });
   await app.register(apiRoutes, { prefix: "/v1", config, accounts, sessions, routes });
@@ -98,4 +111,27 @@ export async function createHttpServer({
   });
   await app.ready();
   return app;
+}
+
+type Headers = OutgoingHttpHeaders | OutgoingHttpHeader[];
+
+/**
+ * Responses that end their connection once `draining()`: a request in flight
+ * when the drain begins is answered with `Connection: close`. Answered with
+ * keep-alive, its client would send the next request on a connection the
+ * drain is about to close, and that request would be reset rather than
+ * refused. Checked as each response's head is written, so a request that
+ * started before the drain still gets it; one flag per response otherwise.
+ */
+function closingWhen(draining: () => boolean): typeof ServerResponse {
+  return class<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+    override writeHead(status: number, message?: string, headers?: Headers): this;
+    override writeHead(status: number, headers?: Headers): this;
+    override writeHead(status: number, message?: string | Headers, headers?: Headers): this {
+      if (draining()) this.setHeader("connection", "close");
+      return typeof message === "string"
+        ? super.writeHead(status, message, headers)
+        : super.writeHead(status, message);
+    }
+  };
 }
