@@ -219,51 +219,83 @@ describe("spillway serve", () => {
     }
   });
 
-  it("drains on a Ctrl-C to its whole process group before the embedded database stops", async () => {
-    const dataDir = join(dir, "ctrl-c");
-    const pgPort = await freePort();
-    const served = await serve(
-      {
-        SPILLWAY_DATA_DIR: dataDir,
-        SPILLWAY_EMBEDDED_PG_PORT: String(pgPort),
-        PORT: String(await freePort()),
-      },
-      true,
+  it("refuses a bad setting with a clear message", async () => {
+    const { code, out: err } = await runCli(["serve", "--pool-max", "0"]);
+    expect(code).toBe(1);
+    expect(err).toContain('--pool-max="0": expected 1 to 1000');
+  });
+});
+
+/**
+ * `spillway serve` in a terminal job of its own, with a registration held at
+ * its INSERT (the same email inserted, not yet committed, on a direct
+ * connection to the embedded database): a request in flight for as long as
+ * the test wants.
+ */
+async function servedWithHeldRegistration(name: string) {
+  const dataDir = join(dir, name);
+  const pgPort = await freePort();
+  const served = await serve(
+    {
+      SPILLWAY_DATA_DIR: dataDir,
+      SPILLWAY_EMBEDDED_PG_PORT: String(pgPort),
+      PORT: String(await freePort()),
+    },
+    true,
+  );
+  const password = readFileSync(join(dataDir, "spillway-password"), "utf8").trim();
+  const db = new pg.Client({
+    connectionString: `postgres://spillway:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/postgres`,
+  });
+  // The service stops this server when it is done, which ends the connection.
+  db.on("error", () => {});
+  await db.connect();
+  const email = uniqueEmail(name);
+  await db.query("BEGIN");
+  await db.query("INSERT INTO users (email, password_hash) VALUES ($1, 'x')", [email]);
+  const registration = call(served.baseUrl, "POST", "/v1/register", {
+    json: { email, password: strongPassword },
+  });
+  registration.catch(() => {});
+  const started = Date.now();
+  for (;;) {
+    const { rows } = await db.query(
+      "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
     );
-    const password = readFileSync(join(dataDir, "spillway-password"), "utf8").trim();
-    const db = new pg.Client({
-      connectionString: `postgres://spillway:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/postgres`,
-    });
-    // The service stops this server when it is done; a failed run ends the connection so.
-    db.on("error", () => {});
-    await db.connect();
+    if (rows[0]?.n === 1) break;
+    expect(Date.now() - started, "the registration never reached its INSERT").toBeLessThan(10_000);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  /** What a terminal does: the signal to every process of the job. */
+  const signalJob = (signal: NodeJS.Signals) => process.kill(-(served.child.pid ?? 0), signal);
+  const pidFile = join(dataDir, "postmaster.pid");
+  const cleanUp = async () => {
+    await db.end().catch(() => {});
+    // A failed run still stops the service, and so its database...
+    if (served.child.exitCode === null && served.child.signalCode === null) {
+      served.child.kill("SIGTERM");
+      await served.exited;
+    }
+    // ...or, if the service is gone without stopping it, the database itself.
+    if (existsSync(pidFile)) {
+      process.kill(Number(readFileSync(pidFile, "utf8").split("\n")[0]), "SIGINT");
+    }
+  };
+  return { served, db, registration, signalJob, pidFile, cleanUp };
+}
+
+describe("stopped from a terminal", () => {
+  it("drains on a Ctrl-C to its whole process group before the embedded database stops", async () => {
+    const { served, db, registration, signalJob, pidFile, cleanUp } =
+      await servedWithHeldRegistration("ctrl-c");
     try {
-      // Holds the registration below at its INSERT: the same email, not yet committed.
-      const email = uniqueEmail("ctrl-c");
-      await db.query("BEGIN");
-      await db.query("INSERT INTO users (email, password_hash) VALUES ($1, 'x')", [email]);
-      const registration = call(served.baseUrl, "POST", "/v1/register", {
-        json: { email, password: strongPassword },
-      });
-      const started = Date.now();
-      for (;;) {
-        const { rows } = await db.query(
-          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
-        );
-        if (rows[0]?.n === 1) break;
-        expect(Date.now() - started, "the registration never reached its INSERT").toBeLessThan(
-          10_000,
-        );
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      // What a terminal does on Ctrl-C: SIGINT to every process of the job.
-      process.kill(-(served.child.pid ?? 0), "SIGINT");
+      signalJob("SIGINT");
       await new Promise((r) => setTimeout(r, 300));
       // The database is still up while the service drains...
       expect((await db.query("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
       await db.query("ROLLBACK");
       await db.end();
-      // ...so the request in flight is answered, and answered in full.
+      // ...so the request in flight is answered, and answered in full...
       const res = await registration;
       expect(res.status, served.output()).toBe(201);
       // ...and tells its client not to send another on this connection.
@@ -271,21 +303,46 @@ describe("spillway serve", () => {
       expect(await served.exited).toBe(0);
       expect(served.output()).not.toContain("circuit open");
       // PostgreSQL removes its pid file when it stops.
-      expect(existsSync(join(dataDir, "postmaster.pid"))).toBe(false);
+      expect(existsSync(pidFile)).toBe(false);
     } finally {
-      await db.end().catch(() => {});
-      // A failed run still stops the service, and so its database.
-      if (served.child.exitCode === null) {
-        served.child.kill("SIGTERM");
-        await served.exited;
-      }
+      await cleanUp();
     }
   });
 
-  it("refuses a bad setting with a clear message", async () => {
-    const { code, out: err } = await runCli(["serve", "--pool-max", "0"]);
-    expect(code).toBe(1);
-    expect(err).toContain('--pool-max="0": expected 1 to 1000');
+  it("drains when the terminal closes (SIGHUP), as on SIGTERM", async () => {
+    const { served, db, registration, signalJob, pidFile, cleanUp } =
+      await servedWithHeldRegistration("hangup");
+    try {
+      signalJob("SIGHUP");
+      await new Promise((r) => setTimeout(r, 300));
+      await db.query("ROLLBACK");
+      await db.end();
+      expect((await registration).status, served.output()).toBe(201);
+      expect(await served.exited).toBe(0);
+      expect(served.output()).toContain('"signal":"SIGHUP"');
+      expect(existsSync(pidFile)).toBe(false);
+    } finally {
+      await cleanUp();
+    }
+  });
+
+  it("ends at once on a second Ctrl-C, and still stops the embedded database", async () => {
+    const { served, signalJob, pidFile, cleanUp } = await servedWithHeldRegistration("twice");
+    try {
+      signalJob("SIGINT");
+      await new Promise((r) => setTimeout(r, 300));
+      // The registration still holds the drain open; a second Ctrl-C does not wait for it.
+      expect(served.child.exitCode).toBeNull();
+      signalJob("SIGINT");
+      expect(await served.exited).toBe(130);
+      const started = Date.now();
+      while (existsSync(pidFile)) {
+        expect(Date.now() - started, "PostgreSQL outlived the service").toBeLessThan(10_000);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await cleanUp();
+    }
   });
 });
 

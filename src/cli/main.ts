@@ -10,7 +10,7 @@ import { AdaptivePool } from "../pool/index.js";
 import { freePort } from "../util/index.js";
 import { parseCommand } from "./parse-flags.js";
 import { serveCluster } from "./serve-cluster.js";
-import { exitOnSignalUntilReady } from "./signals.js";
+import { exitOnSignalUntilReady, onStopSignal } from "./signals.js";
 import { usage } from "./usage.js";
 
 const packageJson = JSON.parse(
@@ -119,8 +119,7 @@ async function serve(config: ReturnType<typeof resolveConfig>): Promise<number> 
       );
     };
     ready();
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    onStopSignal(stop);
   });
 }
 

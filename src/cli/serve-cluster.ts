@@ -4,14 +4,14 @@ import { AggregatorRegistry } from "prom-client";
 import type { Config } from "../config/index.js";
 import { EmbeddedDatabase } from "../db/index.js";
 import { createOpsServer, listeningUrl } from "../http/index.js";
-import { exitOnSignalUntilReady } from "./signals.js";
+import { exitOnSignalUntilReady, onStopSignal } from "./signals.js";
 
 /**
  * `spillway serve --workers N`: N processes share the port (node:cluster),
  * each an instance in the connection budget. The primary only supervises:
  * it starts the embedded database when there is no DATABASE_URL, restarts a
  * worker that dies, serves the ops listener with every worker's metrics
- * summed, and on SIGTERM/SIGINT drains every worker before it stops the
+ * summed, and on SIGTERM/SIGINT/SIGHUP drains every worker before it stops the
  * database.
  */
 export async function serveCluster(config: Config, log: (line: string) => void): Promise<number> {
@@ -88,7 +88,6 @@ export async function serveCluster(config: Config, log: (line: string) => void):
       resolve(result === "timeout" ? 1 : 0);
     };
     ready();
-    process.once("SIGTERM", (s) => void stop(s));
-    process.once("SIGINT", (s) => void stop(s));
+    onStopSignal((s) => void stop(s));
   });
 }
