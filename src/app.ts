@@ -68,7 +68,7 @@ const readyTimeoutMs = 1000;
 
 export interface SpillwayOptions {
   /**
-   * The caller closes the service on SIGINT and SIGTERM (the CLI does): the
+   * The caller closes the service on its stop signals (the CLI does): the
    * embedded database then runs in a session of its own, so a Ctrl-C, which
    * a terminal sends to its whole foreground process group, reaches only
    * the caller, and the database stops after the drain (see
@@ -193,18 +193,18 @@ export async function createSpillway(
     const http = await createHttpServer({ config, accounts, sessions, ready });
     observePool(pool, connectionBudget, http.log);
     const purge = (statement: PurgeStatement, retentionSeconds: number, what: string) => {
-      const purge = new RetentionPurge(db, {
+      const sweeper = new RetentionPurge(db, {
         statement,
         intervalMs: config.sessionPurgeIntervalSeconds * 1000,
         retentionSeconds,
       });
-      purge.on("purged", (count) => http.log.info({ count }, `${what} purged`));
-      purge.on("sweep-error", (err) =>
+      sweeper.on("purged", (count) => http.log.info({ count }, `${what} purged`));
+      sweeper.on("sweep-error", (err) =>
         http.log.warn({ err }, `${what} not purged; the next sweep tries again`),
       );
-      purge.start();
-      cleanup.unshift(() => purge.stop());
-      return purge;
+      sweeper.start();
+      cleanup.unshift(() => sweeper.stop());
+      return sweeper;
     };
     const sessionPurge = purge(
       statements.purgeEndedSessions,
