@@ -44,14 +44,13 @@ async function sessionRow(expiresIn: number, revokedAgo?: number): Promise<strin
   return row?.id ?? "";
 }
 
-async function exists(ids: string[]): Promise<string[]> {
-  const rows = await sql<{ id: string }>(
-    t.databaseUrl,
-    "SELECT id FROM sessions WHERE id = ANY($1::uuid[]) ORDER BY id",
-    [ids],
-  );
-  return rows.map((r) => r.id);
-}
+/** Which of the given ids the query (ids in $1) still finds. */
+const idsLeft =
+  (query: string) =>
+  async (ids: string[]): Promise<string[]> =>
+    (await sql<{ id: string }>(t.databaseUrl, query, [ids])).map((r) => r.id);
+
+const exists = idsLeft("SELECT id FROM sessions WHERE id = ANY($1::uuid[]) ORDER BY id");
 
 describe("purging ended sessions", () => {
   it("deletes sessions that ended longer ago than the retention, and no other", async () => {
@@ -187,14 +186,7 @@ async function eventRows(...daysAgo: number[]): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
-async function eventsLeft(ids: string[]): Promise<string[]> {
-  const rows = await sql<{ id: string }>(
-    t.databaseUrl,
-    "SELECT id FROM auth_events WHERE id = ANY($1::bigint[]) ORDER BY id",
-    [ids],
-  );
-  return rows.map((r) => r.id);
-}
+const eventsLeft = idsLeft("SELECT id FROM auth_events WHERE id = ANY($1::bigint[]) ORDER BY id");
 
 describe("purging old auth events", () => {
   it("deletes events older than the retention, and no other", async () => {
