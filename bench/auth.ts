@@ -103,7 +103,8 @@ async function startVerifyLoop(encoded: string) {
 /**
  * Runs `run` (lasting `durationS`) and reports where the CPU went from 10% to
  * 90% of it, per unit of work counted by `done` (undefined without /proc).
- * `hashThreadIds`: the threads that hash (libuv's pool unless given).
+ * `hashThreadIds`: the threads that hash (libuv's pool, where the async
+ * reference runs, unless given).
  */
 async function withCpuShare<T>(
   durationS: number,
@@ -214,6 +215,7 @@ try {
       seconds,
       () => app.hasher.completed,
       () => loginLoad(loginClients),
+      app.hasher.threadIds,
     );
     rounds.push({
       rawPerSecond: round1(raw.result),

@@ -35,7 +35,6 @@ import {
   VegasLimit,
 } from "./pool/index.js";
 import { createMetrics } from "./telemetry/index.js";
-import { lowerThreadPoolPriority } from "./util/index.js";
 
 export interface Spillway {
   readonly config: Config;
@@ -137,12 +136,13 @@ export async function createSpillway(
       timeCost: config.argon2TimeCost,
       parallelism: config.argon2Parallelism,
       eventLoopLagLimitMs: config.hashEventLoopLagLimitMs,
+      // Hashing and the password policy (threads of their own) run below
+      // the event loop's CPU priority: on a saturated host session checks
+      // and refusals are answered first.
+      nice: config.hashThreadNice,
     });
-    cleanup.unshift(async () => hasher.close());
-    // Hashing (libuv's pool) and the password policy (a worker thread) run
-    // below the event loop's CPU priority: on a saturated host session
-    // checks and refusals are answered first.
-    lowerThreadPoolPriority(config.hashThreadNice);
+    cleanup.unshift(() => hasher.close());
+    await hasher.ready();
     const policy = new PasswordPolicy({
       minScore: config.passwordMinScore,
       workerNice: config.hashThreadNice,

@@ -1,4 +1,5 @@
-import { hash, parseOptions, verify } from "@node-rs/argon2";
+import { Worker } from "node:worker_threads";
+import { hash, parseOptions } from "@node-rs/argon2";
 import { SpillwayError } from "../errors/index.js";
 import { type Clock, LoopDelay, systemClock } from "../util/index.js";
 
@@ -29,6 +30,8 @@ export interface PasswordHasherConfig {
    * hashes on every core starve the requests that need no hash. 0 disables.
    */
   eventLoopLagLimitMs?: number;
+  /** Nice value of the hashing threads (Linux); 0 or absent leaves them alone. */
+  nice?: number;
   clock?: Clock;
 }
 
@@ -42,26 +45,68 @@ export interface HashTicket {
   release(): void;
 }
 
-interface Waiter {
-  run: () => void;
-  fail: (err: SpillwayError) => void;
-  timer: NodeJS.Timeout;
+/** A hash (no `encoded`) or a verification, and where its answer goes. */
+interface Job {
+  password: string;
+  encoded: string | undefined;
+  resolve: (value: string | boolean) => void;
+  reject: (err: Error) => void;
   enqueuedAtMs: number;
+  /** False when it started the moment it was submitted (an idle thread took it). */
+  waited: boolean;
 }
+
+interface Waiter {
+  job: Job;
+  timer: NodeJS.Timeout;
+  signal: AbortSignal | undefined;
+  onAbort: () => void;
+}
+
+/** A hashing thread and the jobs posted to it, in order: the first is running. */
+interface HashThread {
+  worker: Worker;
+  jobs: Job[];
+  /** When its running job started: posted to it idle, or its last job ended. */
+  startedAtMs: number;
+  /** Its id in the operating system (Linux), once the thread has said. */
+  threadId: number | undefined;
+  /** Settles when the thread is ready to hash (its priority set), or fails to start. */
+  online: Promise<void>;
+}
+
+type JobAnswer = { value: string | boolean } | { error: string };
+type ThreadMessage = { threadId: number } | JobAnswer;
 
 const argon2id = 2;
 const overloadHoldMs = 1000;
+/**
+ * Jobs posted to a thread at once: the running one and the next. The next
+ * then starts the moment the running one ends, on that thread, instead of
+ * after the event loop has heard of the end and posted it (a gap each hash
+ * that left a core idle about a twentieth of the time under a full load of
+ * logins). A job posted stays posted: one hash is the most it waits there.
+ */
+const postedPerThread = 2;
 
 /**
- * Argon2id on a bounded queue sized to the cores. Hashing is CPU-bound: more
- * concurrent work only makes every hash slower, so excess is refused fast
- * (HASH_SATURATED, 503 + Retry-After) instead of queueing until timeouts.
+ * Argon2id on a bounded queue sized to the cores, on threads of its own.
+ * Hashing is CPU-bound: more concurrent work only makes every hash slower, so
+ * excess is refused fast (HASH_SATURATED, 503 + Retry-After) instead of
+ * queueing until timeouts.
+ *
+ * One thread per slot, each hashing one job after another: the same thread
+ * keeps reusing its argon2 memory (libuv's shared pool handed jobs to any of
+ * its threads, which cost each hash more page faults), and libuv's pool is
+ * left to fs and dns.
  */
 export class PasswordHasher {
   readonly #config: PasswordHasherConfig;
   readonly #clock: Clock;
   readonly #queue: Waiter[] = [];
-  #running = 0;
+  /** By slot; started with the hasher, restarted when one fails. */
+  readonly #threads: (HashThread | undefined)[];
+  #closed = false;
   /**
    * Average of one hash's duration: the mean of the first ten, then an
    * exponential average (weight 0.1). Undefined until the first hash.
@@ -85,6 +130,9 @@ export class PasswordHasher {
     this.#config = config;
     this.#clock = config.clock ?? systemClock;
     this.#slots = config.concurrency;
+    this.#threads = Array.from({ length: config.concurrency }, (_, slot) =>
+      this.#startThread(slot),
+    );
     const limitMs = config.eventLoopLagLimitMs ?? 0;
     if (limitMs > 0 && config.concurrency > 1) {
       const delay = new LoopDelay();
@@ -122,17 +170,34 @@ export class PasswordHasher {
       : this.#slots;
   }
 
-  /** Stops the event-loop watch. */
-  close(): void {
-    clearInterval(this.#lagTimer);
-    this.#lagDelay?.stop();
+  /** Resolves once every hashing thread is ready; rejects if one cannot start. */
+  async ready(): Promise<void> {
+    await Promise.all(this.#threads.map((thread) => thread?.online));
   }
 
-  get running(): number {
-    return this.#running;
+  /** Stops the event-loop watch and the hashing threads; a job still posted fails. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#lagTimer);
+    this.#lagDelay?.stop();
+    await Promise.all(this.#threads.map((thread) => thread?.worker.terminate()));
   }
+
+  /** Hashes running now (one per busy thread). */
+  get running(): number {
+    let running = 0;
+    for (const thread of this.#threads) if (thread?.jobs.length) running++;
+    return running;
+  }
+  /** Hashes waiting: in the queue, or posted to a busy thread as its next. */
   get waiting(): number {
-    return this.#queue.length;
+    let posted = 0;
+    for (const thread of this.#threads) posted += Math.max(0, (thread?.jobs.length ?? 0) - 1);
+    return this.#queue.length + posted;
+  }
+  /** The hashing threads' ids in the operating system (Linux; empty elsewhere or until they start). */
+  get threadIds(): number[] {
+    return this.#threads.flatMap((thread) => (thread?.threadId ? [thread.threadId] : []));
   }
   /** Hashes and verifications finished since start. */
   get completed(): number {
@@ -158,11 +223,11 @@ export class PasswordHasher {
   }
 
   hash(password: string, signal?: AbortSignal): Promise<string> {
-    return this.#submit(() => hash(password, this.#options()), signal);
+    return this.#submit<string>(password, undefined, signal);
   }
 
   verify(encoded: string, password: string, signal?: AbortSignal): Promise<boolean> {
-    return this.#submit(() => verify(encoded, password), signal);
+    return this.#submit<boolean>(password, encoded, signal);
   }
 
   /** True when a stored hash was made with other parameters than today's. */
@@ -204,19 +269,24 @@ export class PasswordHasher {
       held = false;
       this.#reserved--;
     };
-    const use = <T>(work: () => Promise<T>, signal?: AbortSignal): Promise<T> => {
+    const use = <T extends string | boolean>(
+      password: string,
+      encoded: string | undefined,
+      signal?: AbortSignal,
+    ): Promise<T> => {
       if (!held) return Promise.reject(new Error("hash ticket already used"));
       release();
-      return this.#submit(work, signal, true);
+      return this.#submit<T>(password, encoded, signal, true);
     };
     return {
-      hash: (password, signal) => use(() => hash(password, this.#options()), signal),
-      verify: (encoded, password, signal) => use(() => verify(encoded, password), signal),
+      hash: (password, signal) => use<string>(password, undefined, signal),
+      verify: (encoded, password, signal) => use<boolean>(password, encoded, signal),
       verifyDummy: async (password, signal) => {
-        // Made once, with today's parameters; awaited outside the slot.
+        // Made once, with today's parameters (on libuv's pool, outside the
+        // slots: a one-off); awaited outside the slot.
         this.#dummyHash ??= hash(`dummy-${Math.random()}`, this.#options());
         const encoded = await this.#dummyHash;
-        await use(() => verify(encoded, password), signal);
+        await use<boolean>(password, encoded, signal);
       },
       release,
     };
@@ -238,8 +308,8 @@ export class PasswordHasher {
     const now = this.#clock.now();
     const overloaded = this.#overloaded(now);
     const slots = this.#slotsNow(overloaded);
-    const ahead = this.#queue.length + this.#reserved;
-    const inFront = this.#running + ahead;
+    const ahead = this.waiting + this.#reserved;
+    const inFront = this.running + ahead;
     if (inFront < slots) return false;
     const refuse = overloaded
       ? inFront >= 2 * slots
@@ -251,59 +321,165 @@ export class PasswordHasher {
     return refuse;
   }
 
-  #submit<T>(work: () => Promise<T>, signal?: AbortSignal, admitted = false): Promise<T> {
+  #submit<T extends string | boolean>(
+    password: string,
+    encoded: string | undefined,
+    signal?: AbortSignal,
+    admitted = false,
+  ): Promise<T> {
     if (signal?.aborted) return Promise.reject(this.#saturated(false));
-    if (this.#running < this.slots && this.#queue.length === 0) return this.#run(work);
-    // Refuse now what could not start before its deadline anyway.
-    if (!admitted && this.#refuses()) return Promise.reject(this.#saturated());
+    if (this.#closed) return Promise.reject(new Error("password hasher closed"));
     return new Promise<T>((resolve, reject) => {
+      const job: Job = {
+        password,
+        encoded,
+        resolve: resolve as (value: string | boolean) => void,
+        reject,
+        enqueuedAtMs: this.#clock.now(),
+        waited: false,
+      };
+      const thread = this.#queue.length === 0 ? this.#threadWithRoom() : undefined;
+      if (thread?.jobs.length === 0) return this.#post(thread, job);
+      // Refuse now what could not start before its deadline anyway.
+      if (!admitted && this.#refuses()) return reject(this.#saturated());
+      // Posted as a busy thread's next, it is as good as started: it starts
+      // within a hash, and neither its deadline nor its client leaving takes
+      // it back. In the queue, both do.
+      if (thread) return this.#post(thread, job);
       const waiter: Waiter = {
-        run: () => {
-          signal?.removeEventListener("abort", onAbort);
-          this.#run(work).then(resolve, reject);
-        },
-        fail: (err) => {
-          signal?.removeEventListener("abort", onAbort);
-          reject(err);
-        },
+        job,
         // Admitted work is served, late rather than never: only a wait past
         // the burst tolerance (the estimate was far off) is given up.
         timer: setTimeout(() => this.#drop(waiter, true), this.#config.queueTimeoutMs),
-        enqueuedAtMs: this.#clock.now(),
+        signal,
+        onAbort: () => this.#drop(waiter, false),
       };
-      const onAbort = () => this.#drop(waiter, false);
-      signal?.addEventListener("abort", onAbort, { once: true });
+      signal?.addEventListener("abort", waiter.onAbort, { once: true });
       this.#queue.push(waiter);
     });
   }
 
-  async #run<T>(work: () => Promise<T>): Promise<T> {
-    this.#running++;
-    const started = this.#clock.now();
-    try {
-      return await work();
-    } finally {
-      const tookMs = this.#clock.now() - started;
-      this.#completed++;
-      // The first hash after start is cold (its memory is faulted in) and
-      // can take several times the next ones; starting an exponential
-      // average from it would overrate every wait for the next ten hashes
-      // and refuse the first crowd's logins that would have started in time.
-      const weight = Math.max(0.1, 1 / this.#completed);
-      this.#serviceMs = (1 - weight) * (this.#serviceMs ?? 0) + weight * tookMs;
-      this.#running--;
-      this.#startWaiting();
+  /**
+   * The thread of a slot in use with room for a job: an idle one first, else
+   * the one whose running hash started first (it ends first).
+   */
+  #threadWithRoom(): HashThread | undefined {
+    let best: HashThread | undefined;
+    const slots = this.slots;
+    for (let slot = 0; slot < slots; slot++) {
+      const thread = this.#threadOf(slot);
+      if (thread.jobs.length >= postedPerThread) continue;
+      if (
+        !best ||
+        thread.jobs.length < best.jobs.length ||
+        (thread.jobs.length === best.jobs.length && thread.startedAtMs < best.startedAtMs)
+      ) {
+        best = thread;
+      }
     }
+    return best;
+  }
+
+  /** The slot's thread, started anew if its last one failed. */
+  #threadOf(slot: number): HashThread {
+    const thread = this.#threads[slot] ?? this.#startThread(slot);
+    this.#threads[slot] = thread;
+    return thread;
+  }
+
+  #post(thread: HashThread, job: Job): void {
+    thread.jobs.push(job);
+    if (thread.jobs.length === 1) {
+      thread.startedAtMs = this.#clock.now();
+      thread.worker.ref();
+      this.#started(job, thread.startedAtMs);
+    } else {
+      job.waited = true;
+    }
+    thread.worker.postMessage({ password: job.password, encoded: job.encoded });
+  }
+
+  /** A job begins hashing: how long it waited feeds the queue's CoDel watch. */
+  #started(job: Job, now: number): void {
+    if (job.waited) this.#minWaitMs = Math.min(this.#minWaitMs, now - job.enqueuedAtMs);
+  }
+
+  #startThread(slot: number): HashThread {
+    const worker = new Worker(new URL("./argon2-worker.mjs", import.meta.url), {
+      workerData: { options: this.#options(), nice: this.#config.nice ?? 0 },
+    });
+    worker.unref();
+    let online = { resolve: () => {}, reject: (_err: Error) => {} };
+    const thread: HashThread = {
+      worker,
+      jobs: [],
+      startedAtMs: 0,
+      threadId: undefined,
+      online: new Promise<void>((resolve, reject) => {
+        online = { resolve, reject };
+      }),
+    };
+    // Awaited by ready(); a thread started later for a failed one is not.
+    thread.online.catch(() => {});
+    worker.on("message", (message: ThreadMessage) => {
+      if ("threadId" in message) {
+        thread.threadId = message.threadId || undefined;
+        online.resolve();
+      } else {
+        this.#answered(thread, message);
+      }
+    });
+    // A thread that fails (or is stopped) fails what was posted to it; the
+    // slot gets a new thread at its next job.
+    const fail = (err?: unknown) => {
+      const cause = err instanceof Error ? err : undefined;
+      online.reject(new Error("password hashing thread failed to start", { cause }));
+      if (this.#threads[slot] === thread) this.#threads[slot] = undefined;
+      const stranded = thread.jobs.splice(0);
+      for (const job of stranded) {
+        job.reject(new Error("password hashing thread stopped", { cause }));
+      }
+      if (!this.#closed) this.#startWaiting();
+    };
+    worker.on("error", fail);
+    worker.on("exit", () => fail());
+    return thread;
+  }
+
+  #answered(thread: HashThread, message: JobAnswer): void {
+    const job = thread.jobs.shift();
+    if (!job) return;
+    const now = this.#clock.now();
+    const tookMs = now - thread.startedAtMs;
+    this.#completed++;
+    // The first hash after start is cold (its memory is faulted in) and
+    // can take several times the next ones; starting an exponential
+    // average from it would overrate every wait for the next ten hashes
+    // and refuse the first crowd's logins that would have started in time.
+    const weight = Math.max(0.1, 1 / this.#completed);
+    this.#serviceMs = (1 - weight) * (this.#serviceMs ?? 0) + weight * tookMs;
+    const next = thread.jobs[0];
+    if (next) {
+      thread.startedAtMs = now;
+      this.#started(next, now);
+    } else {
+      thread.worker.unref();
+    }
+    this.#startWaiting();
+    if ("error" in message) job.reject(new Error(message.error));
+    else job.resolve(message.value);
   }
 
   #startWaiting(): void {
-    const slots = this.slots;
-    while (this.#running < slots) {
+    while (this.#queue.length > 0) {
+      const thread = this.#threadWithRoom();
+      if (!thread) return;
       const next = this.#queue.shift();
       if (!next) return;
       clearTimeout(next.timer);
-      this.#minWaitMs = Math.min(this.#minWaitMs, this.#clock.now() - next.enqueuedAtMs);
-      next.run();
+      next.signal?.removeEventListener("abort", next.onAbort);
+      next.job.waited = true;
+      this.#post(thread, next.job);
     }
   }
 
@@ -319,7 +495,7 @@ export class PasswordHasher {
       const shortest =
         this.#minWaitMs === Number.POSITIVE_INFINITY
           ? head
-            ? now - head.enqueuedAtMs
+            ? now - head.job.enqueuedAtMs
             : 0
           : this.#minWaitMs;
       const standing = this.#queue.length > 0 && shortest > (this.#config.queueTargetMs ?? 50);
@@ -336,13 +512,14 @@ export class PasswordHasher {
     if (index < 0) return;
     this.#queue.splice(index, 1);
     clearTimeout(waiter.timer);
-    waiter.fail(this.#saturated(refused));
+    waiter.signal?.removeEventListener("abort", waiter.onAbort);
+    waiter.job.reject(this.#saturated(refused));
   }
 
   /** HASH_SATURATED with when to come back; `refused` counts it (an aborted request is not). */
   #saturated(refused = true): SpillwayError {
     if (refused) this.#refused++;
-    const drainSeconds = ((this.#queue.length / this.slots) * this.serviceMs) / 1000;
+    const drainSeconds = ((this.waiting / this.slots) * this.serviceMs) / 1000;
     return new SpillwayError("HASH_SATURATED", {
       retryAfterSeconds: Math.max(1, Math.ceil(drainSeconds)),
     });

@@ -2,4 +2,4 @@ export { type Clock, ManualClock, systemClock } from "./clock.js";
 export { freePort } from "./free-port.js";
 export { jitter } from "./jitter.js";
 export { LoopDelay } from "./loop-delay.js";
-export { lowerThreadPoolPriority, threadPoolThreadIds } from "./thread-pool.js";
+export { threadPoolThreadIds } from "./thread-pool.js";
