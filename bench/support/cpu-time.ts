@@ -23,7 +23,7 @@ export interface CpuSample {
 
 /** CPU milliseconds of the parts of a login (or a verify), per unit of work. */
 export interface CpuShare {
-  /** libuv's thread pool, where argon2id runs. */
+  /** The threads that hash: the service's own, or libuv's pool for the async reference. */
   hashThreads: CpuMs;
   /** The service's main thread: HTTP, JSON, pg's protocol, the event loop. */
   eventLoopMs: number;
@@ -67,7 +67,7 @@ export function sampleCpu(postmasterPid?: number): CpuSample | undefined {
 
 /**
  * What each part spent between two samples, per unit of work (`units`, e.g.
- * logins). `hashThreadIds` are the thread pool's threads; `since` is a sample
+ * logins). `hashThreadIds` are the threads that hash; `since` is a sample
  * taken before the load generator started.
  */
 export function cpuShare(
