@@ -256,6 +256,24 @@ describe("PasswordHasher", () => {
     hasher.admit().release();
   });
 
+  it("fails what waits or was posted when closed, and hashes nothing after", async () => {
+    const hasher = newHasher({
+      concurrency: 1,
+      queueMax: 10,
+      queueTimeoutMs: 60_000,
+      memoryCostKib: 8192,
+      timeCost: 3,
+      parallelism: 1,
+    });
+    const jobs = Array.from({ length: 3 }, () => hasher.hash("pw-pw-pw-pw").catch((e) => e));
+    expect([hasher.running, hasher.waiting]).toEqual([1, 2]);
+    await hasher.close();
+    const outcomes = await Promise.all(jobs);
+    expect(outcomes.every((o) => o instanceof Error)).toBe(true);
+    expect([hasher.running, hasher.waiting]).toEqual([0, 0]);
+    await expect(hasher.hash("pw-pw-pw-pw")).rejects.toThrow(/closed/);
+  });
+
   it("drops a waiter whose request was aborted", async () => {
     const hasher = newHasher({
       concurrency: 1,

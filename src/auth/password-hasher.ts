@@ -175,11 +175,12 @@ export class PasswordHasher {
     await Promise.all(this.#threads.map((thread) => thread?.online));
   }
 
-  /** Stops the event-loop watch and the hashing threads; a job still posted fails. */
+  /** Stops the event-loop watch and the hashing threads; a job still waiting or posted fails. */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#lagTimer);
     this.#lagDelay?.stop();
+    for (const waiter of [...this.#queue]) this.#drop(waiter, false);
     await Promise.all(this.#threads.map((thread) => thread?.worker.terminate()));
   }
 
