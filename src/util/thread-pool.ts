@@ -2,7 +2,7 @@ const key = Symbol.for("spillway.threadPoolThreadIds");
 
 /**
  * libuv's thread-pool thread ids as noted by the entry point
- * (bin/typescript-entry.cjs) when it starts the pool; empty when not noted
+ * (bench/run.cjs) when it starts the pool; empty when not noted
  * (another entry point, not Linux). The accounts benchmark charges the CPU of
  * its async argon2 reference to them.
  */
