@@ -1,9 +1,11 @@
 // One of the password hasher's threads: argon2id jobs one after another,
 // below the event loop's CPU priority. Jobs queue on this thread's port, so
 // the next one starts the moment the last ends, with no wait for the event
-// loop in between. In: workerData {options, nice}, then {password, encoded?}
-// (a verify when `encoded` is given, else a hash); out: this thread's id
-// (Linux; 0 elsewhere) once, then {value} or {error} per job, in order.
+// loop in between. In: workerData {options, nice, begun}, then {password,
+// encoded?} (a verify when `encoded` is given, else a hash); out: this
+// thread's id (Linux; 0 elsewhere) once, then {value} or {error} per job, in
+// order. `begun` is an Int32Array on shared memory, shared by the hasher's
+// threads: each adds one as it begins a job.
 import { readlinkSync } from "node:fs";
 import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
@@ -17,7 +19,9 @@ try {
 } catch {
   // Elsewhere it runs at the process's priority.
 }
+const begun = new Int32Array(workerData.begun);
 parentPort?.on("message", ({ password, encoded }) => {
+  Atomics.add(begun, 0, 1);
   try {
     const value =
       encoded === undefined

@@ -107,6 +107,8 @@ export class PasswordHasher {
   /** By slot; started with the hasher, restarted when one fails. */
   readonly #threads: (HashThread | undefined)[];
   #closed = false;
+  /** Jobs begun, counted by the threads themselves as they begin each (shared memory). */
+  readonly #begun = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
   /**
    * Average of one hash's duration: the mean of the first ten, then an
    * exponential average (weight 0.1). Undefined until the first hash.
@@ -199,6 +201,14 @@ export class PasswordHasher {
   /** The hashing threads' ids in the operating system (Linux; empty elsewhere or until they start). */
   get threadIds(): number[] {
     return this.#threads.flatMap((thread) => (thread?.threadId ? [thread.threadId] : []));
+  }
+  /**
+   * Hashes and verifications begun since start, as the threads count them:
+   * a thread begins its next job without the event loop, so this can run
+   * ahead of `completed` while the loop is busy.
+   */
+  get begun(): number {
+    return Atomics.load(this.#begun, 0);
   }
   /** Hashes and verifications finished since start. */
   get completed(): number {
@@ -407,7 +417,11 @@ export class PasswordHasher {
 
   #startThread(slot: number): HashThread {
     const worker = new Worker(new URL("./argon2-worker.mjs", import.meta.url), {
-      workerData: { options: this.#options(), nice: this.#config.nice ?? 0 },
+      workerData: {
+        options: this.#options(),
+        nice: this.#config.nice ?? 0,
+        begun: this.#begun.buffer,
+      },
     });
     worker.unref();
     let online = { resolve: () => {}, reject: (_err: Error) => {} };
