@@ -6,7 +6,6 @@
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
 import { hash, verify } from "@node-rs/argon2";
 import Fastify from "fastify";
 import { createSpillway } from "../src/app.js";
@@ -22,6 +21,7 @@ import {
 } from "./support/cpu-time.js";
 import { type Load, load as loadFor, loginRotation } from "./support/load.js";
 import { goal, report, round } from "./support/results.js";
+import { startVerifyLoop } from "./support/verify-loop.js";
 
 const load = (options: Parameters<typeof loadFor>[1]) => loadFor(seconds, options);
 
@@ -62,42 +62,6 @@ async function rawVerifyRate(
     }),
   );
   return count.done / durationS;
-}
-
-/**
- * The tight-loop reference: a worker thread per core verifying back to back
- * (verifySync), with no event loop between one verify and the next. It
- * reaches more than the async API above, whose cores wait for the event loop
- * between verifies (the idle column), so it is the closer estimate of the
- * machine's limit. The workers start first; `run` then lets them loop for
- * `durationS` and resolves with their rate.
- */
-async function startVerifyLoop(encoded: string) {
-  const flags = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
-  const workers = Array.from(
-    { length: cores },
-    () =>
-      new Worker(new URL("./support/verify-loop-worker.mjs", import.meta.url), {
-        workerData: { encoded, password, flags: flags.buffer },
-      }),
-  );
-  const threadIds = await Promise.all(
-    workers.map((w) => new Promise<number>((resolve) => w.once("message", resolve))),
-  );
-  const exited = workers.map((w) => new Promise((resolve) => w.once("exit", resolve)));
-  return {
-    threadIds,
-    done: () => Atomics.load(flags, 0),
-    run: async (durationS: number): Promise<number> => {
-      const started = performance.now();
-      for (const w of workers) w.postMessage("go");
-      await new Promise((resolve) => setTimeout(resolve, durationS * 1000));
-      Atomics.store(flags, 1, 1);
-      const rate = Atomics.load(flags, 0) / ((performance.now() - started) / 1000);
-      await Promise.all(exited);
-      return rate;
-    },
-  };
 }
 
 /**
@@ -204,7 +168,7 @@ try {
       () => verifies.done,
       () => rawVerifyRate(seconds / 2, encoded, verifies),
     );
-    const verifyLoop = await startVerifyLoop(encoded);
+    const verifyLoop = await startVerifyLoop(encoded, password);
     const tight = await withCpuShare(
       seconds / 2,
       verifyLoop.done,

@@ -21,6 +21,10 @@ export function report(name: string, goals: Goal[], data: Record<string, unknown
   const dir = new URL("../results/", import.meta.url);
   mkdirSync(dir, { recursive: true });
   writeFileSync(new URL(`${name}.json`, dir), `${JSON.stringify(result, null, 2)}\n`);
+  if (goals.length === 0) {
+    console.log(`written bench/results/${name}.json`);
+    return;
+  }
   console.log(`\n${name}: goals`);
   console.table(
     goals.map((g) => ({

@@ -1,4 +1,4 @@
-// One core's share of the tight-loop reference in bench:auth: argon2id
+// One core's share of the tight-loop reference (verify-loop.ts): argon2id
 // verifies back to back on this thread, with no event loop between them.
 // In: workerData {encoded, password, flags}; flags is an Int32Array on
 // shared memory: [verifies finished while running, stop]. Out: this thread's
