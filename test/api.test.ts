@@ -177,9 +177,6 @@ describe("POST /v1/login", () => {
   });
 
   it("spends a password verification on unknown emails too", async () => {
-    await call(t.baseUrl, "POST", "/v1/login", {
-      json: { email: uniqueEmail("warm"), password: "whatever-it-is-9" },
-    });
     const before = t.app.hasher.completed;
     const res = await call(t.baseUrl, "POST", "/v1/login", {
       json: { email: uniqueEmail("ghost"), password: "whatever-it-is-9" },

@@ -253,6 +253,15 @@ describe("PasswordHasher", () => {
     hasher.admit().release();
   });
 
+  it("makes the dummy hash when ready: an unknown email's first verify costs one hash, as any", async () => {
+    const hasher = newHasher({ concurrency: 1, queueMax: 10, queueTimeoutMs: 60_000, ...light });
+    await hasher.ready();
+    expect(hasher.completed).toBe(1);
+    await hasher.admit().verifyDummy("whatever-it-is-9");
+    await hasher.admit().verifyDummy("whatever-it-is-9");
+    expect(hasher.completed).toBe(3);
+  });
+
   it("fails what waits or was posted when closed, and hashes nothing after", async () => {
     const hasher = newHasher({
       concurrency: 1,

@@ -1,5 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { Worker } from "node:worker_threads";
-import { hash, parseOptions } from "@node-rs/argon2";
+import { parseOptions } from "@node-rs/argon2";
 import { SpillwayError } from "../errors/index.js";
 import { type Clock, LoopDelay, systemClock } from "../util/index.js";
 
@@ -175,6 +176,29 @@ export class PasswordHasher {
   /** Resolves once every hashing thread is ready; rejects if one cannot start. */
   async ready(): Promise<void> {
     await Promise.all(this.#threads.map((thread) => thread?.online));
+    // The dummy hash too: made later, an unknown email's first login would
+    // take two hashes, and tell itself apart.
+    await this.#dummy();
+  }
+
+  /**
+   * The fixed hash an unknown email is verified against, made once with
+   * today's parameters on a hashing thread. Admitted as made, never
+   * refused; if it fails, the next call makes it again.
+   */
+  #dummy(): Promise<string> {
+    if (this.#dummyHash) return this.#dummyHash;
+    const made = this.#submit<string>(
+      `dummy-${randomBytes(16).toString("hex")}`,
+      undefined,
+      undefined,
+      true,
+    );
+    this.#dummyHash = made;
+    made.catch(() => {
+      if (this.#dummyHash === made) this.#dummyHash = undefined;
+    });
+    return made;
   }
 
   /** Stops the event-loop watch and the hashing threads; a job still waiting or posted fails. */
@@ -293,10 +317,7 @@ export class PasswordHasher {
       hash: (password, signal) => use<string>(password, undefined, signal),
       verify: (encoded, password, signal) => use<boolean>(password, encoded, signal),
       verifyDummy: async (password, signal) => {
-        // Made once, with today's parameters (on libuv's pool, outside the
-        // slots: a one-off); awaited outside the slot.
-        this.#dummyHash ??= hash(`dummy-${Math.random()}`, this.#options());
-        const encoded = await this.#dummyHash;
+        const encoded = await this.#dummy(); // made at ready(): awaited outside the slot
         await use<boolean>(password, encoded, signal);
       },
       release,
