@@ -173,7 +173,7 @@ export class PasswordHasher {
       : this.#slots;
   }
 
-  /** Resolves once every hashing thread is ready; rejects if one cannot start. */
+  /** Resolves once every hashing thread is ready and the dummy hash made; rejects if one cannot start. */
   async ready(): Promise<void> {
     await Promise.all(this.#threads.map((thread) => thread?.online));
     // The dummy hash too: made later, an unknown email's first login would
