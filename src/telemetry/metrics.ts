@@ -136,7 +136,7 @@ export function createMetrics(sources: MetricSources): Registry {
   });
   new Gauge({
     name: "spillway_password_hash_waiting",
-    help: "Password hashes and verifications queued.",
+    help: "Password hashes and verifications waiting: queued, or handed to a busy hashing thread as its next.",
     registers: [registry],
     collect() {
       this.set(hasher.waiting);
