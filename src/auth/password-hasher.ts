@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { Worker } from "node:worker_threads";
 import { parseOptions } from "@node-rs/argon2";
 import { SpillwayError } from "../errors/index.js";
 import { type Clock, LoopDelay, systemClock } from "../util/index.js";
+import { type HashJob, HashThreads } from "./hash-threads.js";
 
 export interface PasswordHasherConfig {
   /** Hashes at once; the core count (more threads fight over memory bandwidth). */
@@ -46,12 +46,7 @@ export interface HashTicket {
   release(): void;
 }
 
-/** A hash (no `encoded`) or a verification, and where its answer goes. */
-interface Job {
-  password: string;
-  encoded: string | undefined;
-  resolve: (value: string | boolean) => void;
-  reject: (err: Error) => void;
+interface Job extends HashJob {
   enqueuedAtMs: number;
   /** False when it started the moment it was submitted (an idle thread took it). */
   waited: boolean;
@@ -64,52 +59,20 @@ interface Waiter {
   onAbort: () => void;
 }
 
-/** A hashing thread and the jobs posted to it, in order: the first is running. */
-interface HashThread {
-  worker: Worker;
-  jobs: Job[];
-  /** When its running job started: posted to it idle, or its last job ended. */
-  startedAtMs: number;
-  /** Its id in the operating system (Linux), once the thread has said. */
-  threadId: number | undefined;
-  /** Settles when the thread is ready to hash (its priority set), or fails to start. */
-  online: Promise<void>;
-}
-
-type JobAnswer = { value: string | boolean } | { error: string };
-type ThreadMessage = { threadId: number } | JobAnswer;
-
 const argon2id = 2;
 const overloadHoldMs = 1000;
 /**
- * Jobs posted to a thread at once: the running one and the next. The next
- * then starts the moment the running one ends, on that thread, instead of
- * after the event loop has heard of the end and posted it (a gap each hash
- * that left a core idle about a twentieth of the time under a full load of
- * logins). A job posted stays posted: one hash is the most it waits there.
- */
-const postedPerThread = 2;
-
-/**
- * Argon2id on a bounded queue sized to the cores, on threads of its own.
- * Hashing is CPU-bound: more concurrent work only makes every hash slower, so
+ * Argon2id on a bounded queue sized to the cores. Hashing is CPU-bound: more concurrent work only makes every hash slower, so
  * excess is refused fast (HASH_SATURATED, 503 + Retry-After) instead of
- * queueing until timeouts.
- *
- * One thread per slot, each hashing one job after another: the same thread
- * keeps reusing its argon2 memory (libuv's shared pool handed jobs to any of
- * its threads, which cost each hash more page faults), and libuv's pool is
- * left to fs and dns.
+ * queueing until timeouts. The hashing runs on threads of its own (see
+ * HashThreads), each handed its next job while it runs one.
  */
 export class PasswordHasher {
   readonly #config: PasswordHasherConfig;
   readonly #clock: Clock;
   readonly #queue: Waiter[] = [];
-  /** By slot; started with the hasher, restarted when one fails. */
-  readonly #threads: (HashThread | undefined)[];
+  readonly #threads: HashThreads<Job>;
   #closed = false;
-  /** Jobs begun, counted by the threads themselves as they begin each (shared memory). */
-  readonly #begun = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
   /**
    * Average of one hash's duration: the mean of the first ten, then an
    * exponential average (weight 0.1). Undefined until the first hash.
@@ -133,8 +96,21 @@ export class PasswordHasher {
     this.#config = config;
     this.#clock = config.clock ?? systemClock;
     this.#slots = config.concurrency;
-    this.#threads = Array.from({ length: config.concurrency }, (_, slot) =>
-      this.#startThread(slot),
+    this.#threads = new HashThreads<Job>(
+      {
+        count: config.concurrency,
+        options: this.#options(),
+        nice: config.nice ?? 0,
+        clock: this.#clock,
+      },
+      {
+        began: (job, nowMs) => {
+          // How long it waited feeds the queue's CoDel watch.
+          if (job.waited) this.#minWaitMs = Math.min(this.#minWaitMs, nowMs - job.enqueuedAtMs);
+        },
+        ended: (tookMs) => this.#ended(tookMs),
+        stopped: () => this.#startWaiting(),
+      },
     );
     const limitMs = config.eventLoopLagLimitMs ?? 0;
     if (limitMs > 0 && config.concurrency > 1) {
@@ -175,7 +151,7 @@ export class PasswordHasher {
 
   /** Resolves once every hashing thread is ready and the dummy hash made; rejects if one cannot start. */
   async ready(): Promise<void> {
-    await Promise.all(this.#threads.map((thread) => thread?.online));
+    await this.#threads.ready();
     // The dummy hash too: made later, an unknown email's first login would
     // take two hashes, and tell itself apart.
     await this.#dummy();
@@ -207,24 +183,20 @@ export class PasswordHasher {
     clearInterval(this.#lagTimer);
     this.#lagDelay?.stop();
     for (const waiter of [...this.#queue]) this.#drop(waiter, false);
-    await Promise.all(this.#threads.map((thread) => thread?.worker.terminate()));
+    await this.#threads.close();
   }
 
   /** Hashes running now (one per busy thread). */
   get running(): number {
-    let running = 0;
-    for (const thread of this.#threads) if (thread?.jobs.length) running++;
-    return running;
+    return this.#threads.running;
   }
   /** Hashes waiting: in the queue, or posted to a busy thread as its next. */
   get waiting(): number {
-    let posted = 0;
-    for (const thread of this.#threads) posted += Math.max(0, (thread?.jobs.length ?? 0) - 1);
-    return this.#queue.length + posted;
+    return this.#queue.length + this.#threads.posted;
   }
   /** The hashing threads' ids in the operating system (Linux; empty elsewhere or until they start). */
   get threadIds(): number[] {
-    return this.#threads.flatMap((thread) => (thread?.threadId ? [thread.threadId] : []));
+    return this.#threads.threadIds;
   }
   /**
    * Hashes and verifications begun since start, as the threads count them:
@@ -232,7 +204,7 @@ export class PasswordHasher {
    * ahead of `completed` while the loop is busy.
    */
   get begun(): number {
-    return Atomics.load(this.#begun, 0);
+    return this.#threads.begun;
   }
   /** Hashes and verifications finished since start. */
   get completed(): number {
@@ -370,14 +342,17 @@ export class PasswordHasher {
         enqueuedAtMs: this.#clock.now(),
         waited: false,
       };
-      const thread = this.#queue.length === 0 ? this.#threadWithRoom() : undefined;
-      if (thread?.jobs.length === 0) return this.#post(thread, job);
+      const thread = this.#queue.length === 0 ? this.#threads.pick(this.slots) : undefined;
+      if (thread?.jobs.length === 0) return this.#threads.post(thread, job);
       // Refuse now what could not start before its deadline anyway.
       if (!admitted && this.#refuses()) return reject(this.#saturated());
       // Posted as a busy thread's next, it is as good as started: it starts
       // within a hash, and neither its deadline nor its client leaving takes
       // it back. In the queue, both do.
-      if (thread) return this.#post(thread, job);
+      if (thread) {
+        job.waited = true;
+        return this.#threads.post(thread, job);
+      }
       const waiter: Waiter = {
         job,
         // Admitted work is served, late rather than never: only a wait past
@@ -391,102 +366,8 @@ export class PasswordHasher {
     });
   }
 
-  /**
-   * The thread of a slot in use with room for a job: an idle one first, else
-   * the one whose running hash started first (it ends first).
-   */
-  #threadWithRoom(): HashThread | undefined {
-    let best: HashThread | undefined;
-    const slots = this.slots;
-    for (let slot = 0; slot < slots; slot++) {
-      const thread = this.#threadOf(slot);
-      if (thread.jobs.length >= postedPerThread) continue;
-      if (
-        !best ||
-        thread.jobs.length < best.jobs.length ||
-        (thread.jobs.length === best.jobs.length && thread.startedAtMs < best.startedAtMs)
-      ) {
-        best = thread;
-      }
-    }
-    return best;
-  }
-
-  /** The slot's thread, started anew if its last one failed. */
-  #threadOf(slot: number): HashThread {
-    const thread = this.#threads[slot] ?? this.#startThread(slot);
-    this.#threads[slot] = thread;
-    return thread;
-  }
-
-  #post(thread: HashThread, job: Job): void {
-    thread.jobs.push(job);
-    if (thread.jobs.length === 1) {
-      thread.startedAtMs = this.#clock.now();
-      thread.worker.ref();
-      this.#started(job, thread.startedAtMs);
-    } else {
-      job.waited = true;
-    }
-    thread.worker.postMessage({ password: job.password, encoded: job.encoded });
-  }
-
-  /** A job begins hashing: how long it waited feeds the queue's CoDel watch. */
-  #started(job: Job, now: number): void {
-    if (job.waited) this.#minWaitMs = Math.min(this.#minWaitMs, now - job.enqueuedAtMs);
-  }
-
-  #startThread(slot: number): HashThread {
-    const worker = new Worker(new URL("./argon2-worker.mjs", import.meta.url), {
-      workerData: {
-        options: this.#options(),
-        nice: this.#config.nice ?? 0,
-        begun: this.#begun.buffer,
-      },
-    });
-    worker.unref();
-    let online = { resolve: () => {}, reject: (_err: Error) => {} };
-    const thread: HashThread = {
-      worker,
-      jobs: [],
-      startedAtMs: 0,
-      threadId: undefined,
-      online: new Promise<void>((resolve, reject) => {
-        online = { resolve, reject };
-      }),
-    };
-    // Awaited by ready(); a thread started later for a failed one is not.
-    thread.online.catch(() => {});
-    worker.on("message", (message: ThreadMessage) => {
-      if ("threadId" in message) {
-        thread.threadId = message.threadId || undefined;
-        online.resolve();
-      } else {
-        this.#answered(thread, message);
-      }
-    });
-    // A thread that fails (or is stopped) fails what was posted to it; the
-    // slot gets a new thread at its next job.
-    const fail = (err?: unknown) => {
-      const cause = err instanceof Error ? err : undefined;
-      online.reject(new Error("password hashing thread failed to start", { cause }));
-      if (this.#threads[slot] === thread) this.#threads[slot] = undefined;
-      const stranded = thread.jobs.splice(0);
-      for (const job of stranded) {
-        job.reject(new Error("password hashing thread stopped", { cause }));
-      }
-      if (!this.#closed) this.#startWaiting();
-    };
-    worker.on("error", fail);
-    worker.on("exit", () => fail());
-    return thread;
-  }
-
-  #answered(thread: HashThread, message: JobAnswer): void {
-    const job = thread.jobs.shift();
-    if (!job) return;
-    const now = this.#clock.now();
-    const tookMs = now - thread.startedAtMs;
+  /** A job ended on its thread: learn the hash time, and start what waits. */
+  #ended(tookMs: number): void {
     this.#completed++;
     // The first hash after start is cold (its memory is faulted in) and
     // can take several times the next ones; starting an exponential
@@ -494,28 +375,19 @@ export class PasswordHasher {
     // and refuse the first crowd's logins that would have started in time.
     const weight = Math.max(0.1, 1 / this.#completed);
     this.#serviceMs = (1 - weight) * (this.#serviceMs ?? 0) + weight * tookMs;
-    const next = thread.jobs[0];
-    if (next) {
-      thread.startedAtMs = now;
-      this.#started(next, now);
-    } else {
-      thread.worker.unref();
-    }
     this.#startWaiting();
-    if ("error" in message) job.reject(new Error(message.error));
-    else job.resolve(message.value);
   }
 
   #startWaiting(): void {
     while (this.#queue.length > 0) {
-      const thread = this.#threadWithRoom();
+      const thread = this.#threads.pick(this.slots);
       if (!thread) return;
       const next = this.#queue.shift();
       if (!next) return;
       clearTimeout(next.timer);
       next.signal?.removeEventListener("abort", next.onAbort);
       next.job.waited = true;
-      this.#post(thread, next.job);
+      this.#threads.post(thread, next.job);
     }
   }
 
