@@ -3,15 +3,10 @@
  * and how close session checks come to a Fastify hello-world, each measured
  * against its reference in the same process and run.
  */
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
-import { join } from "node:path";
+import { availableParallelism } from "node:os";
 import { hash, verify } from "@node-rs/argon2";
 import Fastify from "fastify";
-import { createSpillway } from "../src/app.js";
-import { resolveConfig } from "../src/config/index.js";
-import { EmbeddedDatabase } from "../src/db/index.js";
-import { threadPoolThreadIds } from "../src/util/index.js";
+import { registerAccounts, startBenchService } from "./support/bench-service.js";
 import {
   type CpuSample,
   type CpuShare,
@@ -21,6 +16,7 @@ import {
 } from "./support/cpu-time.js";
 import { type Load, load as loadFor, loginRotation } from "./support/load.js";
 import { goal, report, round } from "./support/results.js";
+import { threadPoolThreadIds } from "./support/thread-pool.js";
 import { startVerifyLoop } from "./support/verify-loop.js";
 
 const load = (options: Parameters<typeof loadFor>[1]) => loadFor(seconds, options);
@@ -97,21 +93,8 @@ async function withCpuShare<T>(
   return { result, cpu };
 }
 
-const dir = mkdtempSync(join(tmpdir(), "spillway-bench-"));
-chmodSync(dir, 0o755);
-const db = new EmbeddedDatabase({
-  dataDir: join(dir, "data"),
-  port: 54_400 + Math.floor(Math.random() * 500),
-});
+const { db, app, baseUrl, stop } = await startBenchService();
 try {
-  const databaseUrl = await db.start();
-  const config = resolveConfig(
-    {},
-    {},
-    { databaseUrl, port: 0, opsPort: 0, logLevel: "warn", throttleEnabled: false },
-  );
-  const app = await createSpillway(config);
-  const baseUrl = await app.listen();
   const hello = Fastify();
   hello.get("/hello", async () => ({ hello: "world" }));
   const helloUrl = await hello.listen({ port: 0, host: "127.0.0.1" });
@@ -121,15 +104,7 @@ try {
   // clean login writes a session and an event, not the user's row, so they
   // do not queue on it.
   const accounts = Array.from({ length: 64 }, (_, i) => `bench.${i}@example.com`);
-  let token = "";
-  for (const email of accounts) {
-    const registered = await fetch(`${baseUrl}/v1/register`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email, password }),
-    });
-    token = ((await registered.json()) as { session: { token: string } }).session.token;
-  }
+  const token = await registerAccounts(baseUrl, accounts, password);
 
   /** Closed-loop logins as the 64 accounts in turn. */
   const loginLoad = (connections: number, duration = seconds) =>
@@ -282,6 +257,5 @@ try {
     },
   );
 } finally {
-  await db.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await stop();
 }

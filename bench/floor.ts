@@ -7,15 +7,11 @@
  * session row, as a login must.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
-import { join } from "node:path";
+import { availableParallelism } from "node:os";
 import Fastify from "fastify";
 import pg from "pg";
-import { createSpillway } from "../src/app.js";
 import { PasswordHasher } from "../src/auth/index.js";
-import { resolveConfig } from "../src/config/index.js";
-import { EmbeddedDatabase } from "../src/db/index.js";
+import { registerAccounts, startBenchService } from "./support/bench-service.js";
 import { type Load, load, loginRotation } from "./support/load.js";
 import { report, round } from "./support/results.js";
 import { startVerifyLoop } from "./support/verify-loop.js";
@@ -26,30 +22,16 @@ const cores = availableParallelism();
 const password = "violet-harbour-tractor-89";
 const loginClients = 3 * cores; // as in bench:auth
 
-const dir = mkdtempSync(join(tmpdir(), "spillway-bench-"));
-chmodSync(dir, 0o755);
-const db = new EmbeddedDatabase({
-  dataDir: join(dir, "data"),
-  port: 54_400 + Math.floor(Math.random() * 500),
-});
+const {
+  databaseUrl,
+  config,
+  app: spillway,
+  baseUrl: spillwayUrl,
+  stop,
+} = await startBenchService();
 try {
-  const databaseUrl = await db.start();
-  const config = resolveConfig(
-    {},
-    {},
-    { databaseUrl, port: 0, opsPort: 0, logLevel: "warn", throttleEnabled: false },
-  );
-  const spillway = await createSpillway(config);
-  const spillwayUrl = await spillway.listen();
   const accounts = Array.from({ length: 64 }, (_, i) => `bench.${i}@example.com`);
-  for (const email of accounts) {
-    const registered = await fetch(`${spillwayUrl}/v1/register`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email, password }),
-    });
-    if (registered.status !== 201) throw new Error(`register: ${registered.status}`);
-  }
+  await registerAccounts(spillwayUrl, accounts, password);
 
   // The bare login's own tables, beside the service's.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
@@ -169,6 +151,5 @@ VALUES ($1, $2, now() + interval '14 days') RETURNING id, expires_at`,
     ),
   });
 } finally {
-  await db.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await stop();
 }

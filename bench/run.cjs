@@ -13,7 +13,7 @@ process.env.UV_THREADPOOL_SIZE ??= String(availableParallelism() + 2);
 
 // Start libuv's thread pool now (its first request creates every thread
 // before returning) and note which threads it added, so the accounts
-// benchmark can tell their CPU time apart (src/util/thread-pool.ts).
+// benchmark can tell their CPU time apart (bench/support/thread-pool.ts).
 // Linux only: elsewhere there is no /proc and nothing is noted.
 try {
   const { readdirSync, access } = require("node:fs");

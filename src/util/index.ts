@@ -2,4 +2,3 @@ export { type Clock, ManualClock, systemClock } from "./clock.js";
 export { freePort } from "./free-port.js";
 export { jitter } from "./jitter.js";
 export { LoopDelay } from "./loop-delay.js";
-export { threadPoolThreadIds } from "./thread-pool.js";
