@@ -3,6 +3,8 @@ import { isSpillwayError } from "../errors/index.js";
 import { PasswordHasher, type PasswordHasherConfig } from "./password-hasher.js";
 
 const light = { memoryCostKib: 1024, timeCost: 1, parallelism: 1 };
+/** Long enough (a few ms) that the test acts while the first hash runs. */
+const slow = { memoryCostKib: 8192, timeCost: 3, parallelism: 1 };
 
 const started: PasswordHasher[] = [];
 afterEach(async () => {
@@ -64,14 +66,7 @@ describe("PasswordHasher", () => {
   });
 
   it("runs at most `concurrency` hashes and refuses beyond the queue at once", async () => {
-    const hasher = newHasher({
-      concurrency: 1,
-      queueMax: 2,
-      queueTimeoutMs: 60_000,
-      memoryCostKib: 8192,
-      timeCost: 3,
-      parallelism: 1,
-    });
+    const hasher = newHasher({ concurrency: 1, queueMax: 2, queueTimeoutMs: 60_000, ...slow });
     const jobs = Array.from({ length: 3 }, () => hasher.hash("pw-pw-pw-pw"));
     expect(hasher.running).toBe(1);
     expect(hasher.waiting).toBe(2);
@@ -263,14 +258,7 @@ describe("PasswordHasher", () => {
   });
 
   it("fails what waits or was posted when closed, and hashes nothing after", async () => {
-    const hasher = newHasher({
-      concurrency: 1,
-      queueMax: 10,
-      queueTimeoutMs: 60_000,
-      memoryCostKib: 8192,
-      timeCost: 3,
-      parallelism: 1,
-    });
+    const hasher = newHasher({ concurrency: 1, queueMax: 10, queueTimeoutMs: 60_000, ...slow });
     const jobs = Array.from({ length: 3 }, () => hasher.hash("pw-pw-pw-pw").catch((e) => e));
     expect([hasher.running, hasher.waiting]).toEqual([1, 2]);
     await hasher.close();
@@ -281,14 +269,7 @@ describe("PasswordHasher", () => {
   });
 
   it("drops a waiter whose request was aborted", async () => {
-    const hasher = newHasher({
-      concurrency: 1,
-      queueMax: 10,
-      queueTimeoutMs: 60_000,
-      memoryCostKib: 8192,
-      timeCost: 3,
-      parallelism: 1,
-    });
+    const hasher = newHasher({ concurrency: 1, queueMax: 10, queueTimeoutMs: 60_000, ...slow });
     const first = hasher.hash("pw-pw-pw-pw");
     const next = hasher.hash("next-pw"); // the thread's next: as good as started
     const controller = new AbortController();

@@ -62,10 +62,11 @@ interface Waiter {
 const argon2id = 2;
 const overloadHoldMs = 1000;
 /**
- * Argon2id on a bounded queue sized to the cores. Hashing is CPU-bound: more concurrent work only makes every hash slower, so
- * excess is refused fast (HASH_SATURATED, 503 + Retry-After) instead of
- * queueing until timeouts. The hashing runs on threads of its own (see
- * HashThreads), each handed its next job while it runs one.
+ * Argon2id on a bounded queue sized to the cores. Hashing is CPU-bound: more
+ * concurrent work only makes every hash slower, so excess is refused fast
+ * (HASH_SATURATED, 503 + Retry-After) instead of queueing until timeouts.
+ * The hashing runs on threads of its own (see HashThreads), each handed its
+ * next job while it runs one.
  */
 export class PasswordHasher {
   readonly #config: PasswordHasherConfig;
