@@ -16,6 +16,7 @@ import type { Config } from "./config/index.js";
 import {
   Database,
   EmbeddedDatabase,
+  leftoverStoppedMessage,
   migrate,
   NotificationListener,
   sessionRevokedChannel,
@@ -192,6 +193,7 @@ export async function createSpillway(
     };
     const http = await createHttpServer({ config, accounts, sessions, ready });
     observePool(pool, connectionBudget, http.log);
+    if (embedded?.leftoverStopped) http.log.warn(embedded.leftoverStopped, leftoverStoppedMessage);
     const purge = (statement: PurgeStatement, retentionSeconds: number, what: string) => {
       const sweeper = new RetentionPurge(db, {
         statement,

@@ -415,6 +415,63 @@ describe("a port already taken", () => {
   });
 });
 
+describe("killed without a chance to stop", () => {
+  /** Whether process `pid` runs (a zombie has ended). */
+  const running = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+    } catch {
+      return false;
+    }
+  };
+
+  it("the next start stops the embedded PostgreSQL it left running, and serves the same data", async () => {
+    const dataDir = join(dir, "killed");
+    const env = {
+      SPILLWAY_DATA_DIR: dataDir,
+      SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
+      PORT: String(await freePort()),
+    };
+    const killed = await serve(env);
+    const email = uniqueEmail("killed");
+    const registered = await call(killed.baseUrl, "POST", "/v1/register", {
+      json: { email, password: strongPassword },
+    });
+    expect(registered.status).toBe(201);
+    const leftPid = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+    // As the out-of-memory killer ends a process: no handler runs.
+    killed.child.kill("SIGKILL");
+    await killed.exited;
+    expect(running(leftPid), "PostgreSQL outlived its Spillway").toBe(true);
+
+    let next: Served | undefined;
+    try {
+      next = await serve(env);
+      expect(running(leftPid)).toBe(false);
+      const output = next.output();
+      const notice = output.split("\n").find((line) => line.includes("an earlier Spillway left"));
+      expect(notice, output).toBeDefined();
+      expect(JSON.parse(notice ?? "{}")).toMatchObject({
+        level: 40,
+        postgresPid: leftPid,
+        spillwayPid: killed.child.pid,
+      });
+      const login = await call(next.baseUrl, "POST", "/v1/login", {
+        json: { email, password: strongPassword },
+      });
+      expect(login.status).toBe(200);
+    } finally {
+      // Whatever failed, no server outlives the test.
+      if (running(leftPid)) process.kill(leftPid, "SIGINT");
+      if (next) {
+        next.child.kill("SIGTERM");
+        expect(await next.exited, next.output()).toBe(0);
+      }
+    }
+  });
+});
+
 describe("when the database goes away", () => {
   it("readyz and requests answer 503 DB_UNAVAILABLE fast, and recover when it returns", async () => {
     const db = new EmbeddedDatabase({ dataDir: join(dir, "outage"), port: await freePort() });

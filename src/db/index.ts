@@ -1,5 +1,10 @@
 export { Database, type RunOptions } from "./database.js";
-export { EmbeddedDatabase, type EmbeddedDatabaseConfig } from "./embedded-database.js";
+export {
+  EmbeddedDatabase,
+  type EmbeddedDatabaseConfig,
+  type LeftoverServer,
+  leftoverStoppedMessage,
+} from "./embedded-database.js";
 export { type MigrateResult, migrate } from "./migrate.js";
 export { type Migration, migrations } from "./migrations.js";
 export {
