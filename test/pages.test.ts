@@ -234,6 +234,8 @@ describe("pages", () => {
     expect(missing.text).toContain('href="/assets/style.css"');
     // The pages' own security headers: the stylesheet may load, nothing may frame it.
     expect(missing.headers.get("content-security-policy")).toContain("default-src 'self'");
+    expect(missing.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect(missing.headers.get("x-frame-options")).toBe("DENY");
     expect(missing.headers.get("cache-control")).toBe("no-store");
 
     const wrongMethod = await call(t.baseUrl, "DELETE", "/account", { headers: html });

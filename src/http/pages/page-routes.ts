@@ -40,6 +40,9 @@ export async function pageRoutes(
       },
     },
     strictTransportSecurity: config.cookieSecure,
+    // For browsers without CSP's frame-ancestors: no framing, same origin
+    // included, as the policy says (helmet's default is SAMEORIGIN).
+    xFrameOptions: { action: "deny" },
   });
 
   // Pages hold CSRF tokens and account data: never stored. The stylesheet
