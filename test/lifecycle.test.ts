@@ -426,7 +426,7 @@ describe("killed without a chance to stop", () => {
     }
   };
 
-  it("the next start stops the embedded PostgreSQL it left running, and serves the same data", async () => {
+  it("the next start (serve or migrate) stops the embedded PostgreSQL it left running, and serves the same data", async () => {
     const dataDir = join(dir, "killed");
     const env = {
       SPILLWAY_DATA_DIR: dataDir,
@@ -446,6 +446,7 @@ describe("killed without a chance to stop", () => {
     expect(running(leftPid), "PostgreSQL outlived its Spillway").toBe(true);
 
     let next: Served | undefined;
+    let nextPid: number | undefined;
     try {
       next = await serve(env);
       expect(running(leftPid)).toBe(false);
@@ -461,10 +462,21 @@ describe("killed without a chance to stop", () => {
         json: { email, password: strongPassword },
       });
       expect(login.status).toBe(200);
+
+      // `spillway migrate` does the same, and says so in its plain output.
+      nextPid = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+      next.child.kill("SIGKILL");
+      await next.exited;
+      const migrated = await runCli(["migrate"], env);
+      expect(migrated.code, migrated.out).toBe(0);
+      expect(migrated.out).toContain(
+        `an earlier Spillway left running when it ended without stopping it (PostgreSQL PID ${nextPid}, Spillway PID ${next.child.pid})`,
+      );
+      expect(running(nextPid)).toBe(false);
     } finally {
       // Whatever failed, no server outlives the test.
-      if (running(leftPid)) process.kill(leftPid, "SIGINT");
-      if (next) {
+      for (const pid of [leftPid, nextPid]) if (pid && running(pid)) process.kill(pid, "SIGINT");
+      if (next && next.child.exitCode === null && next.child.signalCode === null) {
         next.child.kill("SIGTERM");
         expect(await next.exited, next.output()).toBe(0);
       }

@@ -2,7 +2,7 @@ import cluster from "node:cluster";
 import { availableParallelism } from "node:os";
 import { AggregatorRegistry } from "prom-client";
 import type { Config } from "../config/index.js";
-import { EmbeddedDatabase, leftoverStoppedMessage } from "../db/index.js";
+import { EmbeddedDatabase, leftoverStoppedLine } from "../db/index.js";
 import { createOpsServer, listeningUrl } from "../http/index.js";
 import { exitOnSignalUntilReady, onStopSignal } from "./signals.js";
 
@@ -26,11 +26,7 @@ export async function serveCluster(config: Config, log: (line: string) => void):
         ownSession: true,
       });
   const databaseUrl = config.databaseUrl ?? (await embedded?.start()) ?? "";
-  const leftover = embedded?.leftoverStopped;
-  if (leftover)
-    log(
-      `${leftoverStoppedMessage} (PostgreSQL PID ${leftover.postgresPid}, Spillway PID ${leftover.spillwayPid})`,
-    );
+  if (embedded?.leftoverStopped) log(leftoverStoppedLine(embedded.leftoverStopped));
   const hashConcurrency = Math.max(1, Math.floor(availableParallelism() / config.workers));
   const env: Record<string, string> = {
     SPILLWAY_DATABASE_URL: databaseUrl,

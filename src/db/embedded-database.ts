@@ -74,6 +74,10 @@ export interface LeftoverServer {
   spillwayPid: number;
 }
 
+/** leftoverStoppedMessage with both PIDs, for a plain-text log. */
+export const leftoverStoppedLine = (leftover: LeftoverServer): string =>
+  `${leftoverStoppedMessage} (PostgreSQL PID ${leftover.postgresPid}, Spillway PID ${leftover.spillwayPid})`;
+
 /**
  * The server holding `dataDir` (its postmaster.pid), when it was started by
  * a process that has since ended without stopping it (a SIGKILL, the

@@ -3,6 +3,7 @@ export {
   EmbeddedDatabase,
   type EmbeddedDatabaseConfig,
   type LeftoverServer,
+  leftoverStoppedLine,
   leftoverStoppedMessage,
 } from "./embedded-database.js";
 export { type MigrateResult, migrate } from "./migrate.js";
