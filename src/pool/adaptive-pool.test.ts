@@ -69,6 +69,16 @@ function pool(config: AdaptivePoolConfig = {}): AdaptivePool {
   pools.push(p);
   return p;
 }
+/** One connection and no critical reserve: a held query makes the next one wait. */
+function onePool(config: AdaptivePoolConfig = {}): AdaptivePool {
+  return pool({
+    minConnections: 1,
+    maxConnections: 1,
+    criticalReserve: 0,
+    limit: new FixedLimit(1),
+    ...config,
+  });
+}
 const settle = async (ms: number) => {
   await vi.advanceTimersByTimeAsync(ms);
 };
@@ -117,12 +127,7 @@ describe("AdaptivePool", () => {
   });
 
   it("serves lanes by priority: critical, then interactive, then bulk", async () => {
-    const p = pool({
-      minConnections: 1,
-      maxConnections: 1,
-      criticalReserve: 0,
-      limit: new FixedLimit(1),
-    });
+    const p = onePool();
     await settle(10);
     const order: string[] = [];
     const first = p.query("hold", [50]);
@@ -157,11 +162,7 @@ describe("AdaptivePool", () => {
   });
 
   it("times out a waiter at its deadline with POOL_ACQUIRE_TIMEOUT and Retry-After", async () => {
-    const p = pool({
-      minConnections: 1,
-      maxConnections: 1,
-      criticalReserve: 0,
-      limit: new FixedLimit(1),
+    const p = onePool({
       acquireTimeoutMs: 100,
       overloadWaitMs: 10_000,
     });
@@ -178,12 +179,7 @@ describe("AdaptivePool", () => {
   });
 
   it("gives up a wait when the caller's signal aborts", async () => {
-    const p = pool({
-      minConnections: 1,
-      maxConnections: 1,
-      criticalReserve: 0,
-      limit: new FixedLimit(1),
-    });
+    const p = onePool();
     await settle(10);
     const hold = p.query("hold", [500]);
     const controller = new AbortController();
@@ -197,11 +193,7 @@ describe("AdaptivePool", () => {
   });
 
   it("sheds at once when the queue is full, lowest lane first", async () => {
-    const p = pool({
-      minConnections: 1,
-      maxConnections: 1,
-      criticalReserve: 0,
-      limit: new FixedLimit(1),
+    const p = onePool({
       queueMax: 2,
       overloadWaitMs: 10_000,
     });
@@ -219,11 +211,7 @@ describe("AdaptivePool", () => {
   });
 
   it("detects a standing queue (CoDel), serves newest first and sheds old waiters", async () => {
-    const p = pool({
-      minConnections: 1,
-      maxConnections: 1,
-      criticalReserve: 0,
-      limit: new FixedLimit(1),
+    const p = onePool({
       queueTargetMs: 5,
       queueIntervalMs: 20,
       overloadWaitMs: 500,
