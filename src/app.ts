@@ -16,7 +16,6 @@ import type { Config } from "./config/index.js";
 import {
   Database,
   EmbeddedDatabase,
-  leftoverStoppedMessage,
   migrate,
   NotificationListener,
   sessionRevokedChannel,
@@ -193,7 +192,7 @@ export async function createSpillway(
     };
     const http = await createHttpServer({ config, accounts, sessions, ready });
     observePool(pool, connectionBudget, http.log);
-    if (embedded?.leftoverStopped) http.log.warn(embedded.leftoverStopped, leftoverStoppedMessage);
+    for (const notice of embedded?.notices ?? []) http.log.warn(notice.fields, notice.message);
     const purge = (statement: PurgeStatement, retentionSeconds: number, what: string) => {
       const sweeper = new RetentionPurge(db, {
         statement,

