@@ -54,10 +54,11 @@ function run(command: string, args: string[]): string | undefined {
  * process creating it at the same time is not a failure.
  */
 export function createPostgresUser(ids?: OsUser): OsUser {
+  // Given ids, a missing group is made first, with the gid it must have.
   let failure =
-    entry("group", postgresOsUser) || !ids
-      ? undefined
-      : run("groupadd", ["--system", "--gid", String(ids.gid), postgresOsUser]);
+    ids && !entry("group", postgresOsUser)
+      ? run("groupadd", ["--system", "--gid", String(ids.gid), postgresOsUser])
+      : undefined;
   const group = entry("group", postgresOsUser) ? ["--gid", postgresOsUser] : ["--user-group"];
   failure ??= run("useradd", [
     "--system",
