@@ -16,6 +16,7 @@ import type { Config } from "./config/index.js";
 import {
   Database,
   EmbeddedDatabase,
+  logRestarts,
   migrate,
   NotificationListener,
   sessionRevokedChannel,
@@ -193,6 +194,7 @@ export async function createSpillway(
     const http = await createHttpServer({ config, accounts, sessions, ready });
     observePool(pool, connectionBudget, http.log);
     for (const notice of embedded?.notices ?? []) http.log.warn(notice.fields, notice.message);
+    if (embedded) logRestarts(embedded, http.log);
     const purge = (statement: PurgeStatement, retentionSeconds: number, what: string) => {
       const sweeper = new RetentionPurge(db, {
         statement,

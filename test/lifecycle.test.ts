@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { once } from "node:events";
 import {
   chmodSync,
   cpSync,
@@ -13,7 +14,7 @@ import { type AddressInfo, createServer } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { EmbeddedDatabase, migrations } from "../src/db/index.js";
 import { scrapeMetrics } from "../src/lab/metrics-scrape.js";
 import { freePort } from "./support/free-port.js";
@@ -72,6 +73,20 @@ async function serve(
   });
   return { child, baseUrl, output: () => out, exited };
 }
+
+/** Whether a process runs (and is not a zombie); Linux's /proc. */
+const running = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+};
+
+/** The PID in a data directory's postmaster.pid: the server that holds it, or held it last. */
+const postmasterPid = (dataDir: string) =>
+  Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
 
 /** `spillway ARGS` to completion: its exit code and everything it printed. */
 function runCli(
@@ -432,14 +447,6 @@ describe("a port already taken", () => {
 
 describe("killed without a chance to stop", () => {
   /** Whether process `pid` runs (a zombie has ended). */
-  const running = (pid: number) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-    } catch {
-      return false;
-    }
-  };
 
   it("the next start (serve or migrate) stops the embedded PostgreSQL it left running, and serves the same data", async () => {
     const dataDir = join(dir, "killed");
@@ -454,7 +461,7 @@ describe("killed without a chance to stop", () => {
       json: { email, password: strongPassword },
     });
     expect(registered.status).toBe(201);
-    const leftPid = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+    const leftPid = postmasterPid(dataDir);
     // As the out-of-memory killer ends a process: no handler runs.
     killed.child.kill("SIGKILL");
     await killed.exited;
@@ -479,7 +486,7 @@ describe("killed without a chance to stop", () => {
       expect(login.status).toBe(200);
 
       // `spillway migrate` does the same, and says so in its plain output.
-      nextPid = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+      nextPid = postmasterPid(dataDir);
       next.child.kill("SIGKILL");
       await next.exited;
       const migrated = await runCli(["migrate"], env);
@@ -536,7 +543,7 @@ describe.runIf(process.getuid?.() === 0)("as root on a system without the OS use
   const createdNotice = (output: string) =>
     JSON.parse(output.split("\n").find((line) => line.includes("created the OS user")) ?? "{}");
   const serverUid = (dataDir: string) => {
-    const postgresPid = readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0];
+    const postgresPid = postmasterPid(dataDir);
     return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${postgresPid}/status`, "utf8"))?.[1]);
   };
 
@@ -612,6 +619,130 @@ describe.runIf(process.getuid?.() === 0)("as root on a system without the OS use
       /^serve exited with 1:\nspillway: as root, Spillway runs the embedded PostgreSQL as the OS user 'postgres' .* creating it failed: useradd: .*\. Create it \(useradd --system --user-group postgres\), run Spillway as another user, or set DATABASE_URL/,
     );
     expect(failed.message).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe("an embedded PostgreSQL that exits on its own", () => {
+  const started = async (name: string) => {
+    const db = new EmbeddedDatabase({ dataDir: join(dir, name), port: await freePort() });
+    return { db, url: await db.start() };
+  };
+
+  it("is restarted with its committed data", async () => {
+    const { db, url } = await started("restart");
+    try {
+      const client = new pg.Client(url);
+      await client.connect();
+      await client.query("CREATE TABLE kept (v text); INSERT INTO kept VALUES ('committed')");
+      await client.end();
+      const exited = once(db, "exited");
+      const restarted = once(db, "restarted");
+      process.kill(postmasterPid(db.dataDir), "SIGKILL");
+      expect((await exited)[0]).toEqual({ code: null, signal: "SIGKILL" });
+      expect(db.running).toBe(false);
+      const [{ attempts, downMs }] = await restarted;
+      expect(attempts).toBeGreaterThanOrEqual(1);
+      expect(downMs).toBeGreaterThan(0);
+      expect(db.running).toBe(true);
+      const again = new pg.Client(url);
+      await again.connect();
+      expect((await again.query("SELECT v FROM kept")).rows).toEqual([{ v: "committed" }]);
+      await again.end();
+    } finally {
+      await db.stop();
+    }
+  });
+
+  it("keeps trying while it cannot start, and starts once it can", async () => {
+    const { db } = await started("restart-retry");
+    try {
+      const failed = once(db, "restart-failed");
+      const restarted = once(db, "restarted");
+      // A data directory the server cannot use: each start fails until it is mended.
+      chmodSync(db.dataDir, 0o000);
+      process.kill(postmasterPid(db.dataDir), "SIGKILL");
+      const [{ err, attempt, retryInMs }] = await failed;
+      expect(attempt).toBe(1);
+      expect(retryInMs).toBeGreaterThan(0);
+      expect(err.message).toMatch(/embedded PostgreSQL did not start/);
+      expect(db.running).toBe(false);
+      chmodSync(db.dataDir, 0o700);
+      const [{ attempts }] = await restarted;
+      expect(attempts).toBeGreaterThanOrEqual(2);
+      expect(db.running).toBe(true);
+    } finally {
+      chmodSync(db.dataDir, 0o700);
+      await db.stop();
+    }
+  });
+
+  it("under spillway serve: readiness returns, the data is there, and the log says what happened", async () => {
+    const dataDir = join(dir, "restart-serve");
+    const served = await serve({
+      SPILLWAY_DATA_DIR: dataDir,
+      SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
+      PORT: String(await freePort()),
+    });
+    let restartedPid: number | undefined;
+    try {
+      const email = uniqueEmail("restart");
+      const registered = await call(served.baseUrl, "POST", "/v1/register", {
+        json: { email, password: strongPassword },
+      });
+      expect(registered.status).toBe(201);
+      const killedPid = postmasterPid(dataDir);
+      process.kill(killedPid, "SIGKILL");
+      const until = Date.now() + 30_000;
+      let ready = 0;
+      while (Date.now() < until) {
+        await new Promise((r) => setTimeout(r, 100));
+        ready = (await call(served.baseUrl, "GET", "/readyz")).status;
+        if (ready === 200 && postmasterPid(dataDir) !== killedPid) break;
+      }
+      expect(ready, served.output()).toBe(200);
+      restartedPid = postmasterPid(dataDir);
+      expect(running(restartedPid)).toBe(true);
+      const login = await call(served.baseUrl, "POST", "/v1/login", {
+        json: { email, password: strongPassword },
+      });
+      expect(login.status).toBe(200);
+      const logged = served
+        .output()
+        .split("\n")
+        .filter((line) => line.includes("embedded PostgreSQL"))
+        .map((line) => JSON.parse(line) as { level: number; msg: string });
+      expect(logged).toContainEqual(
+        expect.objectContaining({
+          level: 50,
+          signal: "SIGKILL",
+          msg: "the embedded PostgreSQL exited on its own; restarting it",
+        }),
+      );
+      expect(logged).toContainEqual(
+        expect.objectContaining({ level: 40, msg: "the embedded PostgreSQL restarted" }),
+      );
+    } finally {
+      served.child.kill("SIGTERM");
+      expect(await served.exited, served.output()).toBe(0);
+    }
+    // The restarted server stops with the service, as the first would have.
+    expect(running(restartedPid ?? 0)).toBe(false);
+  });
+
+  it("is not restarted once stopped", async () => {
+    const { db } = await started("restart-stopped");
+    const restarted = vi.fn();
+    db.on("restarted", restarted);
+    const exited = once(db, "exited");
+    const pid = postmasterPid(db.dataDir);
+    process.kill(pid, "SIGKILL");
+    await exited;
+    await db.stop();
+    // Past the first tries' waits.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(restarted).not.toHaveBeenCalled();
+    expect(postmasterPid(db.dataDir)).toBe(pid);
+    expect(running(pid)).toBe(false);
   });
 });
 

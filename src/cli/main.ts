@@ -9,7 +9,7 @@ import { isSpillwayError } from "../errors/index.js";
 import { AdaptivePool } from "../pool/index.js";
 import { freePort } from "../util/index.js";
 import { parseCommand } from "./parse-flags.js";
-import { serveCluster } from "./serve-cluster.js";
+import { type ClusterLog, serveCluster } from "./serve-cluster.js";
 import { exitOnSignalUntilReady, onStopSignal } from "./signals.js";
 import { usage } from "./usage.js";
 
@@ -45,9 +45,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     switch (parsed.command) {
       case "serve":
         if (config.workers > 1 && cluster.isPrimary) {
-          return await serveCluster(config, (line) =>
-            console.log(JSON.stringify({ level: 30, time: Date.now(), msg: line })),
-          );
+          return await serveCluster(config, primaryLog);
         }
         return await serve(config);
       case "migrate":
@@ -199,6 +197,15 @@ function validUrl(text: string): string | null {
     return null;
   }
 }
+
+/** The cluster primary's log: JSON lines shaped as the workers' (pino's), on stdout. */
+const primaryLine = (level: number, fields: object, msg: string) =>
+  console.log(JSON.stringify({ level, time: Date.now(), ...fields, msg }));
+const primaryLog: ClusterLog = {
+  info: (msg) => primaryLine(30, {}, msg),
+  warn: (fields, msg) => primaryLine(40, fields, msg),
+  error: (fields, msg) => primaryLine(50, fields, msg),
+};
 
 async function migrateOnly(config: ReturnType<typeof resolveConfig>): Promise<number> {
   const embedded = config.databaseUrl

@@ -2,7 +2,7 @@ import cluster from "node:cluster";
 import { availableParallelism } from "node:os";
 import { AggregatorRegistry } from "prom-client";
 import type { Config } from "../config/index.js";
-import { EmbeddedDatabase } from "../db/index.js";
+import { EmbeddedDatabase, logRestarts, type RestartLog } from "../db/index.js";
 import { createOpsServer, listeningUrl } from "../http/index.js";
 import { exitOnSignalUntilReady, onStopSignal } from "./signals.js";
 
@@ -14,7 +14,12 @@ import { exitOnSignalUntilReady, onStopSignal } from "./signals.js";
  * summed, and on SIGTERM/SIGINT/SIGHUP drains every worker before it stops the
  * database.
  */
-export async function serveCluster(config: Config, log: (line: string) => void): Promise<number> {
+/** The primary's log: lines at info, and what an operator must see at its level with its fields. */
+export interface ClusterLog extends RestartLog {
+  info(message: string): void;
+}
+
+export async function serveCluster(config: Config, log: ClusterLog): Promise<number> {
   const ready = exitOnSignalUntilReady();
   const embedded = config.databaseUrl
     ? undefined
@@ -26,7 +31,8 @@ export async function serveCluster(config: Config, log: (line: string) => void):
         ownSession: true,
       });
   const databaseUrl = config.databaseUrl ?? (await embedded?.start()) ?? "";
-  for (const notice of embedded?.notices ?? []) log(notice.line);
+  for (const notice of embedded?.notices ?? []) log.warn(notice.fields, notice.message);
+  if (embedded) logRestarts(embedded, log);
   const hashConcurrency = Math.max(1, Math.floor(availableParallelism() / config.workers));
   const env: Record<string, string> = {
     SPILLWAY_DATABASE_URL: databaseUrl,
@@ -42,13 +48,16 @@ export async function serveCluster(config: Config, log: (line: string) => void):
     // A worker that disconnects itself after draining leaves an IPC channel
     // that fails with EPIPE; that is not the primary's failure.
     worker.on("error", (err) => {
-      if (!stopping) log(`worker ${worker.process.pid}: ${err.message}`);
+      if (!stopping) log.warn({ pid: worker.process.pid, reason: err.message }, "worker error");
     });
     return worker;
   };
   cluster.on("exit", (worker, code, signal) => {
     if (stopping) return;
-    log(`worker ${worker.process.pid} exited (${signal ?? code}); starting another`);
+    log.error(
+      { pid: worker.process.pid, code, signal },
+      "worker exited on its own; starting another",
+    );
     fork();
   });
   for (let i = 0; i < config.workers; i++) fork();
@@ -65,7 +74,7 @@ export async function serveCluster(config: Config, log: (line: string) => void):
     await ops.listen({ port: config.opsPort, host: config.opsHost });
     opsUrl = `, ops ${listeningUrl(ops, config.opsHost)}`;
   }
-  log(
+  log.info(
     `spillway primary ${process.pid}: ${config.workers} workers, database ${embedded ? `embedded (${embedded.dataDir})` : "DATABASE_URL"}${opsUrl}`,
   );
 
@@ -73,7 +82,7 @@ export async function serveCluster(config: Config, log: (line: string) => void):
     const stop = async (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
-      log(`${signal}: draining ${Object.keys(cluster.workers ?? {}).length} workers`);
+      log.info(`${signal}: draining ${Object.keys(cluster.workers ?? {}).length} workers`);
       const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
       const exits = workers.map(
         (w) => new Promise<void>((r) => (w.isDead() ? r() : w.once("exit", () => r()))),
@@ -85,7 +94,7 @@ export async function serveCluster(config: Config, log: (line: string) => void):
       const result = await Promise.race([Promise.all(exits), timeout]);
       await ops?.close();
       await embedded?.stop();
-      log("stopped");
+      log.info("stopped");
       resolve(result === "timeout" ? 1 : 0);
     };
     ready();

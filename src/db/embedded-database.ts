@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { type EventEmitter, once } from "node:events";
+import { EventEmitter, once } from "node:events";
 import { chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { arch, platform } from "node:os";
@@ -67,6 +67,45 @@ const passwordFile = "spillway-password";
 const ownerSetting = "spillway.owner_pid";
 /** How long a left-over server gets to stop (fast shutdown, a checkpoint). */
 const leftoverStopMs = 60_000;
+/**
+ * Waits before each try to restart a server that exited on its own, doubling
+ * from the first to the last: the old server's backends need a moment to
+ * notice and release its shared memory, and a server that cannot start
+ * (a full disk) is not retried in a tight loop.
+ */
+const restartFirstDelayMs = 250;
+const restartMaxDelayMs = 10_000;
+const restartDelayMs = (attempt: number) =>
+  Math.min(restartMaxDelayMs, restartFirstDelayMs * 2 ** (attempt - 1));
+
+/** A structured log's error and warn, as pino's (fields first). */
+export interface RestartLog {
+  error(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+/** Logs a server's restarts (EmbeddedDatabaseEvents): the exit and each failed try as errors. */
+export function logRestarts(db: EmbeddedDatabase, log: RestartLog): void {
+  db.on("exited", (exit) =>
+    log.error(exit, "the embedded PostgreSQL exited on its own; restarting it"),
+  );
+  db.on("restart-failed", ({ err, attempt, retryInMs }) =>
+    log.error(
+      { attempt, retryInMs, reason: err.message },
+      "the embedded PostgreSQL did not restart; trying again",
+    ),
+  );
+  db.on("restarted", (info) => log.warn(info, "the embedded PostgreSQL restarted"));
+}
+
+export interface EmbeddedDatabaseEvents {
+  /** The server exited on its own (a crash, a kill, the out-of-memory killer); it is restarted. */
+  exited: [{ code: number | null; signal: NodeJS.Signals | null }];
+  /** A try to restart it failed; the next comes after `retryInMs`. */
+  "restart-failed": [{ err: Error; attempt: number; retryInMs: number }];
+  /** It accepts connections again, `downMs` after it exited. */
+  restarted: [{ attempts: number; downMs: number }];
+}
 
 /**
  * Something start() did that the operator should hear of, as a warning:
@@ -147,17 +186,22 @@ const alive = (child: ChildProcess) => child.exitCode === null && child.signalCo
  * data that persists in `dataDir`. As root it runs the server as the OS user
  * `postgres`, which owns the data directory.
  */
-export class EmbeddedDatabase {
+export class EmbeddedDatabase extends EventEmitter<EmbeddedDatabaseEvents> {
   readonly dataDir: string;
   readonly port: number;
   readonly #config: EmbeddedDatabaseConfig;
   /** The server process from its start until it is stopped. */
   #postmaster: ChildProcess | undefined;
   #ready = false;
+  /** Set by stop(): a server that exits is not restarted, and a restart in progress gives up. */
+  #stopped = false;
+  /** Who the server runs as (as root), from start(), for a restart. */
+  #runAs: OsUser | undefined;
   readonly #notices: StartNotice[] = [];
   readonly #recentLog: string[] = [];
 
   constructor(config: EmbeddedDatabaseConfig) {
+    super();
     this.#config = config;
     this.dataDir = resolve(config.dataDir);
     this.port = config.port;
@@ -172,6 +216,8 @@ export class EmbeddedDatabase {
   async start(): Promise<string> {
     const initialised = existsSync(resolve(this.dataDir, "PG_VERSION"));
     const runAs = process.getuid?.() === 0 ? this.#postgresUser(initialised) : undefined;
+    this.#runAs = runAs;
+    this.#stopped = false;
     if (!initialised) {
       this.#prepareDataDir(runAs);
       const password = randomBytes(18).toString("base64url");
@@ -195,6 +241,7 @@ export class EmbeddedDatabase {
     const postmaster = this.#postmaster;
     this.#postmaster = undefined;
     this.#ready = false;
+    this.#stopped = true;
     if (postmaster && alive(postmaster)) {
       const exited = once(postmaster, "exit");
       postmaster.kill("SIGINT");
@@ -208,6 +255,7 @@ export class EmbeddedDatabase {
    * waiting: for a process that is ending. Does nothing when no server runs.
    */
   signalFastShutdown(): void {
+    this.#stopped = true;
     const postmaster = this.#postmaster;
     if (postmaster && alive(postmaster)) postmaster.kill("SIGINT");
   }
@@ -331,6 +379,43 @@ export class EmbeddedDatabase {
         reject(new Error(`postgres exited before it was ready (${signal ?? `code ${code}`})`)),
       );
     });
+    child.once("exit", (code, signal) => {
+      if (this.#postmaster !== child || this.#stopped) return;
+      this.#ready = false;
+      this.emit("exited", { code, signal });
+      void this.#restart(performance.now());
+    });
+  }
+
+  /**
+   * Starts the server again after it exited on its own, as often as it takes
+   * (see restartFirstDelayMs), until it runs or stop() is called. Its data
+   * is as the crash left it: PostgreSQL recovers it from the WAL, so no
+   * committed transaction is lost.
+   */
+  async #restart(exitedAt: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      // Unreferenced: a restart alone does not keep the process alive.
+      await sleep(restartDelayMs(attempt), undefined, { ref: false });
+      if (this.#stopped) return;
+      try {
+        await this.#startPostmaster(this.#runAs);
+      } catch (err) {
+        this.#postmaster = undefined;
+        running.delete(this);
+        if (this.#stopped) return;
+        const retryInMs = restartDelayMs(attempt + 1);
+        this.emit("restart-failed", { err: this.#startFailure(err), attempt, retryInMs });
+        continue;
+      }
+      if (this.#stopped) return;
+      this.#ready = true;
+      this.emit("restarted", {
+        attempts: attempt,
+        downMs: Math.round(performance.now() - exitedAt),
+      });
+      return;
+    }
   }
 
   /**

@@ -2,6 +2,9 @@ export { Database, type RunOptions } from "./database.js";
 export {
   EmbeddedDatabase,
   type EmbeddedDatabaseConfig,
+  type EmbeddedDatabaseEvents,
+  logRestarts,
+  type RestartLog,
   type StartNotice,
 } from "./embedded-database.js";
 export { type MigrateResult, migrate } from "./migrate.js";
