@@ -29,7 +29,20 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "spillway-life-"));
   chmodSync(dir, 0o755);
 });
-afterAll(() => {
+/** Every process the tests start, so none outlives them (a test that timed out never reaches its own stop). */
+const children = new Set<ChildProcess>();
+afterAll(async () => {
+  const left = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+  await Promise.all(
+    left.map(async (child) => {
+      // SIGTERM first: a service stops its embedded PostgreSQL on it.
+      const exited = once(child, "exit");
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -58,6 +71,7 @@ async function serve(
     stdio: ["ignore", "pipe", "pipe"],
     detached: terminal,
   });
+  children.add(child);
   let out = "";
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const baseUrl = await new Promise<string>((resolve, reject) => {
@@ -98,6 +112,7 @@ function runCli(
       env: { ...process.env, DATABASE_URL: "", SPILLWAY_OPS_PORT: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
+    children.add(child);
     let out = "";
     const collect = (c: Buffer) => {
       out += c.toString();
@@ -858,6 +873,7 @@ ${then}
       ["--import", "tsx", script, dataDir, String(await freePort())],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
+    children.add(child);
     let out = "";
     const collect = (chunk: Buffer) => {
       out += chunk.toString();
