@@ -799,6 +799,67 @@ describe("when the database goes away", () => {
       await db.stop();
     }
   });
+
+  it("takes no writes while it is read-only, and sessions go on being checked", async () => {
+    // As after a failover to a replica: reads work, every write is refused.
+    const db = new EmbeddedDatabase({ dataDir: join(dir, "read-only"), port: await freePort() });
+    const url = await db.start();
+    const t = await startTestApp({ sessionRenewAfterSeconds: 1 }, url);
+    const readOnly = async (on: boolean) => {
+      await sql(
+        url,
+        on
+          ? "ALTER SYSTEM SET default_transaction_read_only = on"
+          : "ALTER SYSTEM RESET default_transaction_read_only",
+      );
+      await sql(url, "SELECT pg_reload_conf()");
+      // The pool's open connections take the reloaded default at their next statement.
+      await new Promise((r) => setTimeout(r, 200));
+    };
+    try {
+      const email = uniqueEmail("read-only");
+      const reg = await call(t.baseUrl, "POST", "/v1/register", {
+        json: { email, password: strongPassword },
+      });
+      expect(reg.status).toBe(201);
+      const token = reg.json.session.token as string;
+      await readOnly(true);
+      // Past the renew interval: the check's renewal write is refused, the session still holds.
+      await new Promise((r) => setTimeout(r, 1100));
+      const check = await call(t.baseUrl, "GET", "/v1/session", { token });
+      expect(check.status, JSON.stringify(check.json)).toBe(200);
+      expect(check.json.session.expiresAt).toBe(reg.json.session.expiresAt);
+      for (const [path, json] of [
+        ["/v1/register", { email: uniqueEmail("refused"), password: strongPassword }],
+        ["/v1/login", { email, password: strongPassword }],
+      ] as const) {
+        const refused = await call(t.baseUrl, "POST", path, { json });
+        expect(refused.status, path).toBe(503);
+        expect(refused.json.error.code, path).toBe("DB_READ_ONLY");
+        expect(refused.headers.get("retry-after"), path).toBeTruthy();
+      }
+      // No circuit opened: the database is up, and says so.
+      expect((await call(t.baseUrl, "GET", "/readyz")).status).toBe(200);
+
+      await readOnly(false);
+      const login = await call(t.baseUrl, "POST", "/v1/login", {
+        json: { email, password: strongPassword },
+      });
+      expect(login.status).toBe(200);
+      // The refused renewal is tried again a renew interval later, and now succeeds.
+      await new Promise((r) => setTimeout(r, 1100));
+      const renewed = await call(t.baseUrl, "GET", "/v1/session", { token });
+      expect(renewed.status).toBe(200);
+      expect(Date.parse(renewed.json.session.expiresAt)).toBeGreaterThan(
+        Date.parse(reg.json.session.expiresAt),
+      );
+      const users = await sql(url, "SELECT count(*)::int AS n FROM users");
+      expect(users[0]?.n).toBe(1);
+    } finally {
+      await t.close();
+      await db.stop();
+    }
+  });
 });
 
 describe("spillway serve --workers", () => {

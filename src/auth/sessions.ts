@@ -1,5 +1,5 @@
 import { type Database, type SessionUserRow, statements } from "../db/index.js";
-import { SpillwayError } from "../errors/index.js";
+import { isSpillwayError, SpillwayError } from "../errors/index.js";
 import { type Clock, systemClock } from "../util/index.js";
 import type { InFlight } from "./in-flight.js";
 import type { IpThrottle } from "./ip-throttle.js";
@@ -108,11 +108,25 @@ export class Sessions {
       session = fromRow(row);
     }
     if (now - session.lastSeenAt.getTime() >= this.#config.sessionRenewAfterSeconds * 1000) {
-      const renewed = await db.first(statements.touchSession, [
-        session.sessionId,
-        this.#config.sessionTtlSeconds,
-        this.#config.sessionMaxLifetimeSeconds,
-      ]);
+      const renewed = await db
+        .first(statements.touchSession, [
+          session.sessionId,
+          this.#config.sessionTtlSeconds,
+          this.#config.sessionMaxLifetimeSeconds,
+        ])
+        .catch((err: unknown) => {
+          // A database that takes no writes (a replica after a failover)
+          // still vouches for the session: it stays valid until it expires,
+          // unrenewed, and the next try comes a renew interval later (the
+          // cache notes it as seen now), not at every check.
+          if (isSpillwayError(err, "DB_READ_ONLY")) return "unrenewed" as const;
+          throw err;
+        });
+      if (renewed === "unrenewed") {
+        session = { ...session, lastSeenAt: new Date(now) };
+        cache.set(key, session);
+        return toAuthenticated(session);
+      }
       if (!renewed) {
         cache.evict(key);
         throw new SpillwayError("AUTH_SESSION_INVALID");

@@ -37,6 +37,8 @@ export const errorCatalog = {
   DB_UNAVAILABLE: { status: 503, message: "The database is unavailable" },
   DB_CONNECTION_LIMIT: { status: 503, message: "The database has no free connections" },
   DB_QUERY_TIMEOUT: { status: 503, message: "A database query took too long" },
+  DB_READ_ONLY: { status: 503, message: "The database accepts no writes right now" },
+  DB_RESOURCES_EXHAUSTED: { status: 503, message: "The database is out of disk space or memory" },
   // Operations
   METRICS_UNAVAILABLE: { status: 503, message: "Metrics could not be collected; try again" },
   OPS_HOST_REFUSED: {
