@@ -215,6 +215,7 @@ export class EmbeddedDatabase extends EventEmitter<EmbeddedDatabaseEvents> {
   /** Initialises the cluster on first use, starts it, and returns its URL. */
   async start(): Promise<string> {
     const initialised = existsSync(resolve(this.dataDir, "PG_VERSION"));
+    this.#notices.length = 0;
     const runAs = process.getuid?.() === 0 ? this.#postgresUser(initialised) : undefined;
     this.#runAs = runAs;
     this.#stopped = false;
@@ -260,7 +261,7 @@ export class EmbeddedDatabase extends EventEmitter<EmbeddedDatabaseEvents> {
     if (postmaster && alive(postmaster)) postmaster.kill("SIGINT");
   }
 
-  /** What start() did that the operator should hear of (see StartNotice); for the caller to log. */
+  /** What the last start() did that the operator should hear of (see StartNotice); for the caller to log. */
   get notices(): readonly StartNotice[] {
     return this.#notices;
   }
