@@ -123,6 +123,53 @@ describe("per-IP token bucket", () => {
   });
 });
 
+describe("behind a proxy (trustProxy)", () => {
+  const loginFrom = (t: TestApp, forwardedFor: string) =>
+    call(t.baseUrl, "POST", "/v1/login", {
+      json: { email: uniqueEmail(), password: "some-password-1" },
+      headers: { "x-forwarded-for": forwardedFor },
+    });
+
+  it("gives each client the proxy forwards a bucket of its own, whatever it writes in the header", async () => {
+    // The tests' requests come from 127.0.0.1: here, the proxy.
+    const t = await startTestApp({ ipBurst: 2, ipRefillPerSecond: 1, trustProxy: ["loopback"] });
+    try {
+      const statuses = async (forwardedFor: string, n: number) => {
+        const out: number[] = [];
+        for (let i = 0; i < n; i++) out.push((await loginFrom(t, forwardedFor)).status);
+        return out;
+      };
+      expect(await statuses("203.0.113.7", 3)).toEqual([401, 401, 429]);
+      // A client that writes its own X-Forwarded-For is still known by the
+      // address the proxy appended: the entry nearest the proxy.
+      expect(await statuses("192.0.2.1, 203.0.113.7", 1)).toEqual([429]);
+      // Another client through the same proxy is not held back by the first.
+      expect(await statuses("198.51.100.9", 2)).toEqual([401, 401]);
+      const ips = await sql<{ ip: string }>(
+        t.databaseUrl,
+        "SELECT DISTINCT host(ip) AS ip FROM auth_events ORDER BY 1",
+      );
+      expect(ips.map((r) => r.ip)).toEqual(["198.51.100.9", "203.0.113.7"]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("believes no X-Forwarded-For from an address that is not a trusted proxy", async () => {
+    const t = await startTestApp({ ipBurst: 2, ipRefillPerSecond: 1, trustProxy: ["10.0.0.0/8"] });
+    try {
+      const statuses = [];
+      for (const client of ["203.0.113.7", "198.51.100.9", "192.0.2.1"]) {
+        statuses.push((await loginFrom(t, client)).status);
+      }
+      // All one client, 127.0.0.1, whatever each request claims.
+      expect(statuses).toEqual([401, 401, 429]);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe("per-IP bucket of session lookups that find nothing", () => {
   let t: TestApp;
   beforeAll(async () => {

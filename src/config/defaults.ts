@@ -31,7 +31,11 @@ export const settings = {
     values: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
     doc: "log level",
   },
-  trustProxy: { kind: "bool", default: false, doc: "take the client IP from X-Forwarded-For" },
+  trustProxy: {
+    kind: "proxies",
+    default: false,
+    doc: "addresses of the proxies in front, whose X-Forwarded-For names the client (and so its per-IP limits): IPs, CIDR ranges, loopback, linklocal or uniquelocal, comma-separated (e.g. 10.0.0.0/8); false: the connection's own address",
+  },
   bodyLimitBytes: {
     kind: "int",
     default: 16_384,
@@ -340,19 +344,31 @@ export type Setting =
       doc: string;
     }
   | { kind: "string?"; default: null; env?: string; doc: string }
-  | { kind: "enum"; default: string; values: readonly string[]; env?: string; doc: string };
+  | { kind: "enum"; default: string; values: readonly string[]; env?: string; doc: string }
+  | { kind: "proxies"; default: false; env?: string; doc: string };
 
-type ValueOf<S> = S extends { kind: "int" }
-  ? number
-  : S extends { kind: "bool" }
-    ? boolean
-    : S extends { kind: "string" }
-      ? string
-      : S extends { kind: "string?" }
-        ? string | null
-        : S extends { values: readonly (infer V)[] }
-          ? V
-          : never;
+/**
+ * Whose X-Forwarded-For is believed: no one's, or the proxies at these
+ * addresses (IPs, CIDR ranges, or proxy-addr's `loopback`, `linklocal`,
+ * `uniquelocal`). Never everyone's (the header's leftmost entries are
+ * whatever the client wrote), nor a hop count (it cannot tell a proxy from a
+ * client that connects directly; Fastify ignores one).
+ */
+export type ProxyTrust = false | readonly string[];
+
+type ValueOf<S> = S extends { kind: "proxies" }
+  ? ProxyTrust
+  : S extends { kind: "int" }
+    ? number
+    : S extends { kind: "bool" }
+      ? boolean
+      : S extends { kind: "string" }
+        ? string
+        : S extends { kind: "string?" }
+          ? string | null
+          : S extends { values: readonly (infer V)[] }
+            ? V
+            : never;
 
 export type Settings = typeof settings;
 export type Config = { readonly [K in keyof Settings]: ValueOf<Settings[K]> };

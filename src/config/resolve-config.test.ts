@@ -30,6 +30,34 @@ describe("resolveConfig", () => {
     expect(resolveConfig({ SPILLWAY_THROTTLE_ENABLED: "false" }, {}).throttleEnabled).toBe(false);
   });
 
+  it("trusts X-Forwarded-For only from proxies named by address", () => {
+    const trust = (value: string) => resolveConfig({ SPILLWAY_TRUST_PROXY: value }, {}).trustProxy;
+    expect(resolveConfig({}, {}).trustProxy).toBe(false);
+    expect(trust("false")).toBe(false);
+    expect(trust("10.0.0.0/8, 127.0.0.1,::1/128,loopback")).toEqual([
+      "10.0.0.0/8",
+      "127.0.0.1",
+      "::1/128",
+      "loopback",
+    ]);
+    const refusal = (value: string) => {
+      try {
+        trust(value);
+        return "";
+      } catch (err) {
+        expect(isSpillwayError(err, "CONFIG_INVALID")).toBe(true);
+        return (err as Error).message;
+      }
+    };
+    // Everyone's header would be believed: any client could pick its address.
+    expect(refusal("true")).toContain("give the addresses of the proxies in front");
+    // A hop count cannot tell a proxy from a client connecting directly.
+    expect(refusal("1")).toContain("give the proxies' addresses");
+    expect(refusal("10.0.0.0/33,lb.internal,1.2.3.4/8/1")).toContain(
+      "not an address, a CIDR range or loopback/linklocal/uniquelocal: 10.0.0.0/33, lb.internal, 1.2.3.4/8/1",
+    );
+  });
+
   it("refuses values that do not work together, and cookie names browsers refuse", () => {
     const problems = (flags: Record<string, string | boolean>) => {
       try {

@@ -1,5 +1,6 @@
+import { isIP } from "node:net";
 import { SpillwayError } from "../errors/index.js";
-import { type Config, type Setting, settings } from "./defaults.js";
+import { type Config, type ProxyTrust, type Setting, settings } from "./defaults.js";
 
 export type Flags = Readonly<Record<string, string | boolean | undefined>>;
 
@@ -83,7 +84,42 @@ function parseValue(setting: Setting, raw: string | boolean): unknown {
     case "string?":
       if (typeof raw !== "string") return { problem: "expected a value" };
       return raw;
+    case "proxies":
+      return parseProxies(raw);
   }
+}
+
+const proxyNames = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+/** A trustProxy value (see ProxyTrust): false, or a list of proxy addresses. */
+function parseProxies(raw: string | boolean): ProxyTrust | { problem: string } {
+  if (raw === false || raw === "false" || raw === "0") return false;
+  if (raw === true || raw === "true") {
+    return {
+      problem:
+        "true would believe any X-Forwarded-For a client writes; give the addresses of the proxies in front",
+    };
+  }
+  if (/^\d+$/.test(raw)) {
+    return {
+      problem:
+        "a number of proxies cannot tell a proxy from a client that connects directly; give the proxies' addresses",
+    };
+  }
+  const entries = raw.split(",").map((entry) => entry.trim());
+  const bad = entries.filter((entry) => {
+    if (proxyNames.has(entry)) return false;
+    const [address = "", prefix, ...rest] = entry.split("/");
+    const family = isIP(address);
+    if (family === 0 || rest.length > 0) return true;
+    if (prefix === undefined) return false;
+    return !/^\d+$/.test(prefix) || Number(prefix) > (family === 4 ? 32 : 128);
+  });
+  return bad.length === 0
+    ? entries
+    : {
+        problem: `not an address, a CIDR range or ${[...proxyNames].join("/")}: ${bad.join(", ")}`,
+      };
 }
 
 /** Values that are each valid but do not work together. */

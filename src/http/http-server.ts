@@ -55,7 +55,7 @@ export async function createHttpServer({
     },
     // Per-request log lines cost more than the session check itself; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: config.trustProxy,
+    trustProxy: config.trustProxy && [...config.trustProxy],
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
