@@ -781,6 +781,14 @@ describe("when the database goes away", () => {
       expect(check.status).toBe(503);
       expect(check.json.error.code).toBe("DB_UNAVAILABLE");
       expect(Date.now() - started).toBeLessThan(1500);
+      // The account page too: a page that says so, with Retry-After.
+      const page = await call(t.baseUrl, "GET", "/account", {
+        cookie: `spillway_session=${reg.json.session.token}`,
+      });
+      expect(page.status).toBe(503);
+      expect(page.headers.get("content-type")).toContain("text/html");
+      expect(page.text).toContain("The database is unavailable");
+      expect(page.headers.get("retry-after")).toBeTruthy();
 
       await db.start();
       let status = 0;

@@ -74,21 +74,32 @@ function fieldName(v: { instancePath?: string; params?: unknown }): string {
   return [path, extra].filter(Boolean).join(".") || "body";
 }
 
-/** Sends an error as JSON with Retry-After when the error carries one. */
+/**
+ * What every error answer, JSON or page, does beside its body: logs a fault
+ * of the service (INTERNAL) as an error, and only that (a 503 shed in a
+ * spike is the service working, and one log line each would add to the
+ * load), and sends Retry-After: the error's own, else 1 s on any 503.
+ */
+export function prepareErrorReply(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  err: unknown,
+  what: string,
+): ErrorResponse {
+  const response = toErrorResponse(err);
+  if (response.body.error.code === "INTERNAL") request.log.error({ err }, what);
+  const retryAfter = response.retryAfterSeconds ?? (response.status === 503 ? 1 : undefined);
+  if (retryAfter !== undefined) reply.header("retry-after", String(retryAfter));
+  return response;
+}
+
+/** Sends an error as JSON (see prepareErrorReply). */
 export function sendError(
   request: FastifyRequest,
   reply: FastifyReply,
   err: unknown,
 ): FastifyReply {
-  const response = toErrorResponse(err);
-  if (response.status >= 500 && response.body.error.code === "INTERNAL") {
-    request.log.error({ err }, "request failed");
-  }
-  if (response.retryAfterSeconds !== undefined) {
-    reply.header("retry-after", String(response.retryAfterSeconds));
-  } else if (response.status === 503) {
-    reply.header("retry-after", "1");
-  }
+  const response = prepareErrorReply(request, reply, err, "request failed");
   return reply.code(response.status).type("application/json; charset=utf-8").send(response.body);
 }
 

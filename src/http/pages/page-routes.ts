@@ -5,7 +5,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Accounts, Authenticated, Sessions } from "../../auth/index.js";
 import type { Config } from "../../config/index.js";
 import { isSpillwayError, SpillwayError } from "../../errors/index.js";
-import { sendError, toErrorResponse } from "../error-response.js";
+import { prepareErrorReply, sendError } from "../error-response.js";
 import { allStringsWellFormed } from "../json-body.js";
 import { clientIp, requestContext } from "../request-context.js";
 import { clearSessionCookie, setSessionCookie } from "../session-cookie.js";
@@ -51,9 +51,7 @@ export async function pageRoutes(
     if (!reply.hasHeader("cache-control")) reply.header("cache-control", "no-store");
   });
   app.setErrorHandler((err, request, reply) => {
-    const { status, body, retryAfterSeconds } = toErrorResponse(err);
-    if (status >= 500) request.log.error({ err }, "page failed");
-    if (retryAfterSeconds !== undefined) reply.header("retry-after", String(retryAfterSeconds));
+    const { status, body } = prepareErrorReply(request, reply, err, "page failed");
     return reply
       .code(status)
       .type("text/html; charset=utf-8")
@@ -104,8 +102,7 @@ export async function pageRoutes(
   /** Re-renders a form with the reason when an account action is refused. */
   const refused = (reply: FastifyReply, err: unknown, render: (error: string) => string) => {
     if (!isSpillwayError(err) || err.code === "INTERNAL") throw err;
-    if (err.retryAfterSeconds !== undefined)
-      reply.header("retry-after", String(err.retryAfterSeconds));
+    prepareErrorReply(reply.request, reply, err, "page failed");
     return page(reply, err.status, render(err.message));
   };
 
