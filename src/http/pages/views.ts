@@ -1,4 +1,5 @@
 import type { Authenticated, SessionListing } from "../../auth/index.js";
+import { deviceName } from "./device-name.js";
 import { type Html, html } from "./html.js";
 
 export interface FormState {
@@ -86,7 +87,7 @@ export function accountPage(
   const { user } = auth;
   const rows = sessions.map(
     (s) => html`<tr${s.current ? html` class="current"` : ""}>
-  <td>${s.userAgent ?? "unknown device"}${s.current ? html` <span class="badge">this device</span>` : ""}</td>
+  <td title="${s.userAgent ?? ""}">${deviceName(s.userAgent)}${s.current ? html` <span class="badge">this device</span>` : ""}</td>
   <td>${s.ip ?? ""}</td>
   <td>${when(s.lastSeenAt)}</td>
   <td>${
@@ -94,7 +95,7 @@ export function accountPage(
       ? ""
       : html`<form method="post" action="/account/sessions/${s.id}/revoke" class="inline">
     <input type="hidden" name="_csrf" value="${csrfToken}">
-    <button type="submit" class="small" aria-label="Revoke session ${s.id}">Revoke</button>
+    <button type="submit" class="small" aria-label="Revoke session on ${deviceName(s.userAgent)}">Revoke</button>
   </form>`
   }</td>
 </tr>`,
