@@ -5,6 +5,7 @@ import {
   Accounts,
   InFlight,
   IpThrottle,
+  loadDeviceTokens,
   PasswordHasher,
   PasswordPolicy,
   type PurgeStatement,
@@ -50,6 +51,8 @@ export interface Spillway {
   readonly sessionPurge: RetentionPurge;
   /** Deletes auth events past their retention on a timer; absent when they are kept forever. */
   readonly eventPurge: RetentionPurge | undefined;
+  /** Deletes known devices that have not logged in for knownDeviceDays on a timer. */
+  readonly devicePurge: RetentionPurge;
   /** The Prometheus registry served at the ops listener's /metrics. */
   readonly metrics: Registry;
   /** Present when no databaseUrl was given. */
@@ -169,6 +172,7 @@ export async function createSpillway(
       cache: sessionCache,
       inFlight,
       throttle: throttles.credentials,
+      deviceTokens: await loadDeviceTokens(db),
     });
     const sessions = new Sessions(config, {
       db,
@@ -218,12 +222,19 @@ export async function createSpillway(
       config.authEventRetentionDays > 0
         ? purge(statements.purgeAuthEvents, config.authEventRetentionDays * 86_400, "auth events")
         : undefined;
+    // knownDeviceDays 0 (devices not tracked): every known device is forgotten.
+    const devicePurge = purge(
+      statements.purgeKnownDevices,
+      config.knownDeviceDays * 86_400,
+      "known devices",
+    );
     const metrics = createMetrics({
       pool,
       hasher,
       sessionCache,
       sessionPurge,
       eventPurge,
+      devicePurge,
       throttles,
     });
     const ops = config.opsEnabled
@@ -259,6 +270,7 @@ export async function createSpillway(
       sessionCache,
       sessionPurge,
       eventPurge,
+      devicePurge,
       metrics,
       embedded,
       databaseUrl,

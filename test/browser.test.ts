@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { strongPassword, uniqueEmail } from "./support/http-client.js";
+import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
 import { startTestApp, type TestApp } from "./support/test-app.js";
 
 const chromiumPath = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -87,6 +87,18 @@ describe("in a real browser", () => {
     await page.waitForURL("**/login");
     await page.goto(`${t.baseUrl}/account`);
     await page.waitForURL("**/login");
+    // The browser stays known to the account after logging out...
+    const device = (await first.cookies()).find((c) => c.name === "spillway_device");
+    expect(device).toMatchObject({ httpOnly: true, sameSite: "Strict", path: "/" });
+    // ...so failures from elsewhere, which lock the account, do not lock it out.
+    let locked = 0;
+    for (let i = 0; i < 6; i++) {
+      const r = await call(t.baseUrl, "POST", "/v1/login", {
+        json: { email, password: "wrong-password-here" },
+      });
+      if (r.status === 429) locked++;
+    }
+    expect(locked).toBeGreaterThan(0);
     // The new password logs in.
     await page.getByLabel("Email").fill(email);
     await page.getByLabel("Password").fill("amber-lantern-quietly-47");

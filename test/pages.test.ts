@@ -35,6 +35,12 @@ class Browser {
     return res;
   }
 
+  /** Opens the form at `path` and posts it with `fields` and the form's CSRF token. */
+  async submit(path: string, fields: Record<string, string>) {
+    const form = await this.get(path);
+    return this.post(path, { _csrf: csrfOf(form.text), ...fields });
+  }
+
   #keep(headers: Headers): void {
     for (const line of headers.getSetCookie()) {
       const [pair = ""] = line.split(";");
@@ -52,10 +58,8 @@ const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)?.[1] 
 async function twoDevices(email: string) {
   const phone = new Browser(t.baseUrl);
   const laptop = new Browser(t.baseUrl);
-  let form = await phone.get("/register");
-  await phone.post("/register", { _csrf: csrfOf(form.text), email, password: strongPassword });
-  form = await laptop.get("/login");
-  await laptop.post("/login", { _csrf: csrfOf(form.text), email, password: strongPassword });
+  await phone.submit("/register", { email, password: strongPassword });
+  await laptop.submit("/login", { email, password: strongPassword });
   return { phone, laptop };
 }
 
@@ -89,6 +93,8 @@ describe("pages", () => {
     expect(out.status).toBe(303);
     expect(out.headers.get("location")).toBe("/login");
     expect(b.cookies.has("spillway_session")).toBe(false);
+    // The browser stays known to the account across its logouts.
+    expect(b.cookies.get("spillway_device")).toMatch(/^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{22}$/);
     expect((await b.get("/account")).headers.get("location")).toBe("/login");
 
     const login = await b.get("/login");
@@ -107,6 +113,43 @@ describe("pages", () => {
     });
     expect(back.status).toBe(303);
     expect((await b.get("/account")).status).toBe(200);
+  });
+
+  it("logs a browser the account knows in through the form while others have locked the account", async () => {
+    const email = uniqueEmail("page");
+    const { phone } = await twoDevices(email);
+    const statuses = [];
+    for (let i = 0; i < 6; i++) {
+      const attempt = await call(t.baseUrl, "POST", "/v1/login", {
+        json: { email, password: "wrong-password-x" },
+      });
+      statuses.push(attempt.status);
+    }
+    expect(statuses.at(-1)).toBe(429);
+    const back = await phone.submit("/login", { email, password: strongPassword });
+    expect(back.status).toBe(303);
+    expect((await phone.get("/account")).status).toBe(200);
+    // A browser the account does not know meets the lock.
+    const stranger = new Browser(t.baseUrl);
+    const refused = await stranger.submit("/login", { email, password: strongPassword });
+    expect(refused.status).toBe(429);
+  });
+
+  it("names each session's device as a person would, with its whole agent escaped in the title", async () => {
+    const agent =
+      'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0 "><script>alert(1)</script>';
+    const reg = await call(t.baseUrl, "POST", "/v1/register", {
+      json: { email: uniqueEmail("agent"), password: strongPassword },
+      headers: { "user-agent": agent },
+    });
+    const account = await call(t.baseUrl, "GET", "/account", {
+      cookie: `spillway_session=${reg.json.session.token}`,
+    });
+    expect(account.status).toBe(200);
+    expect(account.text).toContain("Firefox on Windows");
+    expect(account.text).toContain('title="Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0)');
+    expect(account.text).toContain("Firefox/133.0 &quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;");
+    expect(account.text).not.toContain("<script>alert(1)");
   });
 
   it("shows the reason when registration is refused, keeping what was typed", async () => {
@@ -174,12 +217,7 @@ describe("pages", () => {
     expect([...after.text.matchAll(/\/revoke"/g)]).toHaveLength(0);
     // The phone's session ended with the change.
     expect((await phone.get("/account")).headers.get("location")).toBe("/login");
-    const form = await phone.get("/login");
-    const old = await phone.post("/login", {
-      _csrf: csrfOf(form.text),
-      email,
-      password: strongPassword,
-    });
+    const old = await phone.submit("/login", { email, password: strongPassword });
     expect(old.status).toBe(401);
   });
 
@@ -261,11 +299,11 @@ describe("served over https (cookieSecure)", () => {
   const setCookie = (headers: Headers, name: string) =>
     headers.getSetCookie().find((line) => line.startsWith(`${name}=`)) ?? "";
   // What the __Host- prefix asks of a cookie: Secure, Path=/, no Domain.
-  const hostCookie = (line: string) => {
+  const hostCookie = (line: string, sameSite = "Lax") => {
     expect(line).toMatch(/; Secure(;|$)/);
     expect(line).toMatch(/; Path=\/(;|$)/);
     expect(line).toMatch(/; HttpOnly(;|$)/);
-    expect(line).toMatch(/; SameSite=Lax(;|$)/);
+    expect(line).toMatch(new RegExp(`; SameSite=${sameSite}(;|$)`));
     expect(line).not.toMatch(/Domain=/i);
   };
 
@@ -283,12 +321,14 @@ describe("served over https (cookieSecure)", () => {
     });
     expect(created.status).toBe(303);
     hostCookie(setCookie(created.headers, "__Host-spillway_session"));
+    hostCookie(setCookie(created.headers, "__Host-spillway_device"), "Strict");
     expect((await b.get("/account")).status).toBe(200);
 
     const api = await call(s.baseUrl, "POST", "/v1/register", {
       json: { email: uniqueEmail("https"), password: strongPassword },
     });
     hostCookie(setCookie(api.headers, "__Host-spillway_session"));
+    hostCookie(setCookie(api.headers, "__Host-spillway_device"), "Strict");
     expect(api.headers.get("strict-transport-security")).toContain("max-age=");
   });
 });

@@ -188,6 +188,33 @@ async function eventRows(...daysAgo: number[]): Promise<string[]> {
 
 const eventsLeft = idsLeft("SELECT id FROM auth_events WHERE id = ANY($1::bigint[]) ORDER BY id");
 
+describe("purging known devices", () => {
+  it("forgets devices that have not logged in for knownDeviceDays, and no other", async () => {
+    const seenAgo = async (days: number) => {
+      const [row] = await sql<{ id: string }>(
+        t.databaseUrl,
+        `INSERT INTO known_devices (user_id, token_hash, last_login_at)
+         VALUES ($1, sha256(gen_random_uuid()::text::bytea), now() - make_interval(days => $2))
+         RETURNING id`,
+        [userId, days],
+      );
+      return row?.id ?? "";
+    };
+    const longGone = await seenAgo(200);
+    const recent = await seenAgo(170);
+    const devices = idsLeft("SELECT id FROM known_devices WHERE id = ANY($1::uuid[]) ORDER BY id");
+    const before = await scrapeMetrics(t.app.opsUrl ?? "");
+    expect(t.app.config.knownDeviceDays).toBe(180);
+    expect(await t.app.devicePurge.sweep()).toBe(1);
+    expect(await devices([longGone, recent])).toEqual([recent]);
+    const after = await scrapeMetrics(t.app.opsUrl ?? "");
+    expect(
+      (after.get("spillway_known_devices_purged_total") ?? 0) -
+        (before.get("spillway_known_devices_purged_total") ?? 0),
+    ).toBe(1);
+  });
+});
+
 describe("purging old auth events", () => {
   it("deletes events older than the retention, and no other", async () => {
     const [yearAndMonthAgo = "", overYearAgo = "", tenMonthsAgo = ""] = await eventRows(

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { hashSessionToken, newSessionToken } from "../src/auth/index.js";
 import { scrapeMetrics } from "../src/lab/metrics-scrape.js";
-import { call, strongPassword, uniqueEmail } from "./support/http-client.js";
+import { type CallResult, call, strongPassword, uniqueEmail } from "./support/http-client.js";
 import { sql, startTestApp, type TestApp } from "./support/test-app.js";
 
 describe("per-account lockout", () => {
@@ -90,6 +90,314 @@ describe("per-account lockout", () => {
     await expect(sql(t.databaseUrl, "UPDATE auth_events SET kind = 'register'")).rejects.toThrow(
       /append-only/,
     );
+  });
+});
+
+describe("known devices", () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp({ loginMaxFailures: 3, lockoutBaseSeconds: 30 });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  /** The device cookie a reply set (its value and attributes), if any. */
+  const deviceCookie = (r: CallResult) => {
+    const line = r.headers.getSetCookie().find((c) => c.startsWith("spillway_device="));
+    return line === undefined
+      ? undefined
+      : { value: line.split(";")[0]?.slice("spillway_device=".length) ?? "", line };
+  };
+  const registered = async () => {
+    const email = uniqueEmail("device");
+    const reg = await call(t.baseUrl, "POST", "/v1/register", {
+      json: { email, password: strongPassword },
+    });
+    expect(reg.status).toBe(201);
+    const device = deviceCookie(reg)?.value ?? "";
+    return { email, userId: reg.json.user.id as string, device };
+  };
+  const login = (email: string, password: string, device?: string) =>
+    call(t.baseUrl, "POST", "/v1/login", {
+      json: { email, password },
+      ...(device === undefined ? {} : { cookie: `spillway_device=${device}` }),
+    });
+  const lockFromElsewhere = async (email: string) => {
+    for (let i = 0; i < 3; i++)
+      expect((await login(email, "wrong-password-here")).status).toBe(401);
+    expect((await login(email, strongPassword)).status).toBe(429);
+  };
+
+  it("sets a device cookie at registration and login: HttpOnly, SameSite=Strict, for knownDeviceDays", async () => {
+    const { email, device } = await registered();
+    expect(device).toMatch(/^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{22}$/);
+    const fresh = deviceCookie(await login(email, strongPassword));
+    expect(fresh?.line).toMatch(/; Max-Age=15552000; Path=\/; HttpOnly; SameSite=Strict$/);
+    expect(fresh?.value).not.toBe(device);
+    // A known device keeps its token; the cookie's lifetime starts again.
+    expect(deviceCookie(await login(email, strongPassword, device))?.value).toBe(device);
+    const [row] = await sql(
+      t.databaseUrl,
+      "SELECT count(*)::int AS n FROM known_devices WHERE token_hash = $1",
+      [hashSessionToken(device)],
+    );
+    expect(row).toEqual({ n: 1 });
+  });
+
+  it("lets a device the account knows log in while failures from elsewhere keep the account locked", async () => {
+    const { email, userId, device } = await registered();
+    await lockFromElsewhere(email);
+    const known = await login(email, strongPassword, device);
+    expect(known.status).toBe(200);
+    expect(
+      (await call(t.baseUrl, "GET", "/v1/session", { token: known.json.session.token })).status,
+    ).toBe(200);
+    // The owner's login does not lift the lock the others earned.
+    const elsewhere = await login(email, strongPassword);
+    expect(elsewhere.status).toBe(429);
+    expect(Number(elsewhere.headers.get("retry-after"))).toBeGreaterThan(25);
+    const [user] = await sql(t.databaseUrl, "SELECT lockouts FROM users WHERE id = $1", [userId]);
+    expect(user).toEqual({ lockouts: 1 });
+  });
+
+  it("counts a known device's wrong passwords on the device, which alone is locked", async () => {
+    const { email, userId, device } = await registered();
+    for (let i = 0; i < 3; i++)
+      expect((await login(email, "wrong-password-here", device)).status).toBe(401);
+    const locked = await login(email, strongPassword, device);
+    expect(locked.status).toBe(429);
+    expect(locked.json.error.code).toBe("AUTH_RATE_LIMITED");
+    expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(25);
+    // Anyone else with the password is not held back by the device's lock.
+    expect((await login(email, strongPassword)).status).toBe(200);
+    const [ids] = await sql<{ id: string }>(
+      t.databaseUrl,
+      "SELECT id FROM known_devices WHERE token_hash = $1",
+      [hashSessionToken(device)],
+    );
+    const events = await sql<{ kind: string; device: string | null }>(
+      t.databaseUrl,
+      "SELECT kind, detail->>'device' AS device FROM auth_events WHERE user_id = $1 AND kind IN ('login_failure', 'lockout') ORDER BY id",
+      [userId],
+    );
+    expect(events).toEqual([
+      ...Array.from({ length: 3 }, () => ({ kind: "login_failure", device: ids?.id })),
+      { kind: "lockout", device: ids?.id },
+    ]);
+    // Once the device's lock is over, its good password clears its count.
+    await sql(
+      t.databaseUrl,
+      "UPDATE known_devices SET locked_until = now() - interval '1 second' WHERE id = $1",
+      [ids?.id],
+    );
+    expect((await login(email, strongPassword, device)).status).toBe(200);
+    const [after] = await sql(
+      t.databaseUrl,
+      "SELECT failed_logins, lockouts, locked_until FROM known_devices WHERE id = $1",
+      [ids?.id],
+    );
+    expect(after).toEqual({ failed_logins: 0, lockouts: 0, locked_until: null });
+  });
+
+  it("treats another account's device, a made-up one and one past knownDeviceDays as unknown", async () => {
+    const other = await registered();
+    const { email, device } = await registered();
+    await lockFromElsewhere(email);
+    expect((await login(email, strongPassword, other.device)).status).toBe(429);
+    expect((await login(email, strongPassword, newSessionToken())).status).toBe(429);
+    expect((await login(email, strongPassword, "not a token")).status).toBe(429);
+    // The account's own device's random part, with a MAC not made by the service.
+    const [nonce] = device.split(".");
+    expect((await login(email, strongPassword, `${nonce}.${"A".repeat(22)}`)).status).toBe(429);
+    await sql(
+      t.databaseUrl,
+      "UPDATE known_devices SET last_login_at = now() - interval '181 days' WHERE token_hash = $1",
+      [hashSessionToken(device)],
+    );
+    expect((await login(email, strongPassword, device)).status).toBe(429);
+  });
+
+  it("forgets every device but the caller's at a password change", async () => {
+    const { email, userId, device: laptop } = await registered();
+    const phone = deviceCookie(await login(email, strongPassword))?.value ?? "";
+    const session = (await login(email, strongPassword, laptop)).json.session.token as string;
+    const newPassword = "amber-lantern-quietly-47";
+    const changed = await call(t.baseUrl, "POST", "/v1/password", {
+      json: { currentPassword: strongPassword, newPassword },
+      token: session,
+      cookie: `spillway_device=${laptop}`,
+    });
+    expect(changed.status).toBe(200);
+    const left = await sql<{ token_hash: Buffer }>(
+      t.databaseUrl,
+      "SELECT token_hash FROM known_devices WHERE user_id = $1",
+      [userId],
+    );
+    expect(left.map((r) => r.token_hash)).toEqual([hashSessionToken(laptop)]);
+    for (let i = 0; i < 3; i++) await login(email, "wrong-password-here");
+    expect((await login(email, newPassword, phone)).status).toBe(429);
+    expect((await login(email, newPassword, laptop)).status).toBe(200);
+  });
+
+  it("keeps 20 devices of an account: those that came back, then the most recent", async () => {
+    const { email, userId, device } = await registered();
+    const unreturned = deviceCookie(await login(email, strongPassword))?.value ?? "";
+    // The registering browser comes back: it is kept over any number of
+    // clients that never do.
+    expect((await login(email, strongPassword, device)).status).toBe(200);
+    for (let i = 0; i < 21; i++) expect((await login(email, strongPassword)).status).toBe(200);
+    const rows = await sql<{ token_hash: Buffer }>(
+      t.databaseUrl,
+      "SELECT token_hash FROM known_devices WHERE user_id = $1",
+      [userId],
+    );
+    expect(rows).toHaveLength(20);
+    const kept = (token: string) => rows.some((r) => r.token_hash.equals(hashSessionToken(token)));
+    expect(kept(device)).toBe(true);
+    // The first device that never came back, the least recent, was forgotten.
+    expect(kept(unreturned)).toBe(false);
+  });
+});
+
+describe("known devices across restarts and instances", () => {
+  it("keeps a device known through a restart, and to a second instance on the same database", async () => {
+    const first = await startTestApp({ loginMaxFailures: 2 });
+    const email = uniqueEmail("restart");
+    let device: string | undefined;
+    try {
+      const reg = await call(first.baseUrl, "POST", "/v1/register", {
+        json: { email, password: strongPassword },
+      });
+      device = reg.headers
+        .getSetCookie()
+        .find((c) => c.startsWith("spillway_device="))
+        ?.split(";")[0];
+    } finally {
+      await first.close();
+    }
+    const [a, b] = await Promise.all([
+      startTestApp({ loginMaxFailures: 2 }, first.databaseUrl),
+      startTestApp({ loginMaxFailures: 2 }, first.databaseUrl),
+    ]);
+    try {
+      const login = (t: TestApp, password: string, cookie?: string) =>
+        call(t.baseUrl, "POST", "/v1/login", {
+          json: { email, password },
+          ...(cookie === undefined ? {} : { cookie }),
+        });
+      for (let i = 0; i < 2; i++) await login(a, "wrong-password-here");
+      expect((await login(b, strongPassword)).status).toBe(429);
+      expect((await login(a, strongPassword, device)).status).toBe(200);
+      expect((await login(b, strongPassword, device)).status).toBe(200);
+      const secrets = await sql(a.databaseUrl, "SELECT name FROM service_secrets");
+      expect(secrets).toEqual([{ name: "device_token" }]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});
+
+describe("known devices through a hashing overload", () => {
+  it("admits a known device's login ahead of a crowd that saturates hashing, and refuses a stranger's", async () => {
+    // One hash at a time, each ~50 ms here, at most ten waiting: a crowd of
+    // twelve logins fills the queue (the rest refused), and it stays
+    // saturated for about half a second while ten hashes drain.
+    const t = await startTestApp({
+      hashConcurrency: 1,
+      hashQueueMax: 10,
+      hashQueueTimeoutMs: 60_000,
+      argon2TimeCost: 24,
+    });
+    try {
+      const email = uniqueEmail("owner");
+      const reg = await call(t.baseUrl, "POST", "/v1/register", {
+        json: { email, password: strongPassword },
+      });
+      const device = reg.headers
+        .getSetCookie()
+        .find((c) => c.startsWith("spillway_device="))
+        ?.split(";")[0];
+      expect(device).toBeDefined();
+      // Another account's device token: genuine, but not this account's.
+      const other = await call(t.baseUrl, "POST", "/v1/register", {
+        json: { email: uniqueEmail("other"), password: strongPassword },
+      });
+      const borrowed = other.headers
+        .getSetCookie()
+        .find((c) => c.startsWith("spillway_device="))
+        ?.split(";")[0];
+      const login = (cookie?: string) =>
+        call(t.baseUrl, "POST", "/v1/login", {
+          json: { email, password: strongPassword },
+          ...(cookie === undefined ? {} : { cookie }),
+        });
+      // Every email lookup a login makes, watched as it goes to the real pool.
+      const query = vi.spyOn(t.app.db.pool, "query");
+      const lookups = () =>
+        query.mock.calls.filter((c) => (c[0] as { name?: string }).name === "find_user_for_login")
+          .length;
+      // The crowd: logins to addresses no account has, each a dummy verify.
+      const crowd = Array.from({ length: 12 }, () =>
+        call(t.baseUrl, "POST", "/v1/login", {
+          json: { email: uniqueEmail("crowd"), password: "some-password-1" },
+        }),
+      );
+      const { hasher } = t.app;
+      const until = Date.now() + 5000;
+      // Saturated: the queue is full and has refused the crowd's latest.
+      while (hasher.refused === 0) {
+        expect(Date.now(), "the crowd never filled the queue").toBeLessThan(until);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      // A borrowed token is told apart without the database: refused
+      // before any lookup, as a login with no token is.
+      const before = lookups();
+      const [withBorrowed, stranger] = await Promise.all([login(borrowed), login()]);
+      expect([withBorrowed.status, stranger.status]).toEqual([503, 503]);
+      expect(stranger.json.error.code).toBe("HASH_SATURATED");
+      expect(lookups()).toBe(before);
+      const owner = await login(device);
+      expect(owner.status).toBe(200);
+      expect(lookups()).toBe(before + 1);
+      const metrics = await scrapeMetrics(t.app.opsUrl ?? "");
+      expect(metrics.get("spillway_password_hash_priority_admitted_total")).toBe(1);
+      const statuses = (await Promise.all(crowd)).map((r) => r.status);
+      // Those past the queue were refused; the rest answered, none dropped.
+      expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(0);
+      expect(statuses.filter((s) => s === 401).length).toBeGreaterThanOrEqual(5);
+      expect(statuses.every((s) => s === 401 || s === 503)).toBe(true);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe("known devices off (knownDeviceDays 0)", () => {
+  it("sets no device cookie and locks every caller out with the account", async () => {
+    const t = await startTestApp({ loginMaxFailures: 2, knownDeviceDays: 0 });
+    try {
+      const email = uniqueEmail();
+      const reg = await call(t.baseUrl, "POST", "/v1/register", {
+        json: { email, password: strongPassword },
+      });
+      expect(reg.headers.getSetCookie().some((c) => c.includes("device"))).toBe(false);
+      // A device row planted behind the service's back is not consulted.
+      const planted = newSessionToken();
+      await sql(t.databaseUrl, "INSERT INTO known_devices (user_id, token_hash) VALUES ($1, $2)", [
+        reg.json.user.id,
+        hashSessionToken(planted),
+      ]);
+      const login = (password: string) =>
+        call(t.baseUrl, "POST", "/v1/login", {
+          json: { email, password },
+          cookie: `spillway_device=${planted}`,
+        });
+      for (let i = 0; i < 2; i++) expect((await login("wrong-password-here")).status).toBe(401);
+      expect((await login(strongPassword)).status).toBe(429);
+    } finally {
+      await t.close();
+    }
   });
 });
 

@@ -1,6 +1,13 @@
-import { type Database, statements, type UserRow } from "../db/index.js";
+import {
+  type Database,
+  type LockoutParams,
+  type LoginUserRow,
+  statements,
+  type UserRow,
+} from "../db/index.js";
 import { SpillwayError } from "../errors/index.js";
 import { type Clock, systemClock } from "../util/index.js";
+import type { DeviceTokens } from "./device-token.js";
 import { normaliseEmail } from "./email.js";
 import type { InFlight } from "./in-flight.js";
 import type { IpThrottle } from "./ip-throttle.js";
@@ -21,6 +28,8 @@ export interface AccountsConfig extends SessionsConfig {
   loginMaxFailures: number;
   lockoutBaseSeconds: number;
   lockoutMaxSeconds: number;
+  /** How long a device stays known after its last login; 0: devices are not tracked. */
+  knownDeviceDays: number;
 }
 
 export interface AccountsDeps {
@@ -31,6 +40,8 @@ export interface AccountsDeps {
   cache: SessionCache;
   inFlight: InFlight;
   throttle: IpThrottle | undefined;
+  /** Issues device tokens and tells which account one was issued for. */
+  deviceTokens: DeviceTokens;
   clock?: Clock;
 }
 
@@ -51,6 +62,12 @@ export interface PasswordChangeInput {
 }
 
 const uniqueViolation = "23505";
+/**
+ * Known devices kept per account: a login from a new one forgets, past this,
+ * first those that never came back (clients that keep no cookies), then
+ * the least recent.
+ */
+const devicesPerAccount = 20;
 const displayNameMax = 100;
 const userAgentMax = 512;
 
@@ -89,6 +106,7 @@ export class Accounts {
     }
     const passwordHash = await ticket.hash(password, ctx.signal);
     const token = newSessionToken();
+    const deviceToken = this.#tracksDevices ? this.#deps.deviceTokens.issue(email) : undefined;
     try {
       const row = await this.#deps.db.first(statements.registerUser, [
         email,
@@ -98,8 +116,9 @@ export class Accounts {
         newSessionSeconds(this.#config),
         ctx.ip,
         clip(ctx.userAgent),
+        deviceToken === undefined ? null : hashSessionToken(deviceToken),
       ]);
-      return { token, ...toAuthenticated(mustExist(row)) };
+      return { token, ...withDevice(deviceToken), ...toAuthenticated(mustExist(row)) };
     } catch (err) {
       if ((err as { code?: unknown }).code === uniqueViolation) {
         throw new SpillwayError("AUTH_EMAIL_TAKEN", { cause: err });
@@ -118,46 +137,96 @@ export class Accounts {
 
   async #login(input: LoginInput, ctx: RequestContext): Promise<IssuedSession> {
     this.#deps.throttle?.take(ctx.ip);
-    // Admitted (or refused) before the email lookup, every login alike: a
-    // refusal says nothing about the email, and an admitted login is not
-    // refused after its lookup.
-    const ticket = this.#deps.hasher.admit();
-    try {
-      return await this.#verifiedLogin(input, ctx, ticket);
-    } finally {
-      ticket.release();
-    }
-  }
-
-  async #verifiedLogin(
-    input: LoginInput,
-    ctx: RequestContext,
-    ticket: HashTicket,
-  ): Promise<IssuedSession> {
-    const { db, hasher } = this.#deps;
-    const password = normalisePassword(input.password);
-    let email: string;
+    const { hasher } = this.#deps;
+    let email: string | undefined;
     try {
       email = normaliseEmail(input.email);
     } catch {
-      await ticket.verifyDummy(password, ctx.signal);
-      throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
+      email = undefined; // no account has it: verified against the dummy hash below
     }
-    const user = await db.first(statements.findUserByEmail, [email]);
-    if (!user) {
-      await ticket.verifyDummy(password, ctx.signal);
-      await db.rows(statements.loginFailedUnknown, [ctx.ip]);
-      throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
+    const sentDevice = email === undefined ? undefined : this.#sentDevice(ctx, email);
+    // Admitted (or refused) before the email lookup, every login alike: a
+    // refusal says nothing about the email, and an admitted login is not
+    // refused after its lookup. But while hashing is saturated, a login with
+    // a device token issued for this email holds a place in the priority
+    // lane (or is refused at once when that is full too) and is looked up:
+    // one whose account knows the device (most likely its owner) keeps the
+    // place, ahead of the crowd, and any other gives it back and is admitted
+    // as any login would be now (refused, mostly). The lane's bounds also
+    // bound these lookups.
+    let ticket = sentDevice === undefined ? hasher.admit() : hasher.tryAdmit();
+    let place = ticket === undefined ? hasher.admit({ priority: true }) : undefined;
+    try {
+      const password = normalisePassword(input.password);
+      const user = email === undefined ? undefined : await this.#findAccount(email, sentDevice);
+      if (place !== undefined && typeof user?.device_id !== "string") {
+        place.release();
+        place = undefined;
+      }
+      ticket ??= place ?? hasher.admit();
+      if (!user) {
+        await ticket.verifyDummy(password, ctx.signal);
+        if (email !== undefined) await this.#deps.db.rows(statements.loginFailedUnknown, [ctx.ip]);
+        throw new SpillwayError("AUTH_INVALID_CREDENTIALS");
+      }
+      const typed = { normalised: password, asTyped: input.password };
+      return await this.#verifiedLogin(user, typed, ticket, ctx, sentDevice);
+    } finally {
+      ticket?.release();
+      place?.release();
     }
-    await this.#checkPassword(user, password, input.password, ticket, ctx, {
-      code: "AUTH_INVALID_CREDENTIALS",
-      detail: null,
-    });
+  }
+
+  /** A login's account by email, and the device it sent if the account knows it. */
+  #findAccount(email: string, sentDevice: string | undefined): Promise<LoginUserRow | undefined> {
+    return this.#deps.db.first(statements.findUserForLogin, [
+      email,
+      sentDevice === undefined ? null : hashSessionToken(sentDevice),
+      this.#config.knownDeviceDays * 86_400,
+    ]);
+  }
+
+  async #verifiedLogin(
+    user: LoginUserRow,
+    password: { normalised: string; asTyped: string },
+    ticket: HashTicket,
+    ctx: RequestContext,
+    sentDevice: string | undefined,
+  ): Promise<IssuedSession> {
+    const { db, hasher } = this.#deps;
+    // A device the account knows has a failure count and lockout of its own;
+    // every other caller shares the account's.
+    const deviceId = user.device_id;
+    const lockout = this.#lockoutArgs();
+    await this.#checkPassword(
+      deviceId === null
+        ? {
+            lockedUntil: user.locked_until,
+            countFailure: () =>
+              db.rows(statements.loginFailed, [user.id, ...lockout, ctx.ip, null]),
+          }
+        : {
+            lockedUntil: user.device_locked_until,
+            countFailure: () =>
+              db.rows(statements.deviceLoginFailed, [deviceId, ...lockout, ctx.ip, user.id]),
+          },
+      user,
+      password,
+      ticket,
+      ctx,
+      "AUTH_INVALID_CREDENTIALS",
+    );
     const newHash =
       !user.password_nfkc || hasher.needsRehash(user.password_hash)
-        ? await hasher.hash(password, ctx.signal).catch(() => null)
+        ? await hasher.hash(password.normalised, ctx.signal).catch(() => null)
         : null;
     const token = newSessionToken();
+    // A known device keeps its token (its cookie's lifetime starts again);
+    // any other caller gets a new device, when devices are tracked.
+    let deviceToken = sentDevice;
+    if (deviceId === null) {
+      deviceToken = this.#tracksDevices ? this.#deps.deviceTokens.issue(user.email) : undefined;
+    }
     const row = await db.first(statements.loginSucceeded, [
       user.id,
       hashSessionToken(token),
@@ -165,8 +234,33 @@ export class Accounts {
       ctx.ip,
       clip(ctx.userAgent),
       newHash,
+      deviceId,
+      deviceId === null && deviceToken !== undefined ? hashSessionToken(deviceToken) : null,
+      devicesPerAccount,
     ]);
-    return { token, ...toAuthenticated(mustExist(row)) };
+    return { token, ...withDevice(deviceToken), ...toAuthenticated(mustExist(row)) };
+  }
+
+  get #tracksDevices(): boolean {
+    return this.#config.knownDeviceDays > 0;
+  }
+
+  /**
+   * The device token the caller sent, when devices are tracked and it was
+   * issued for this email: any other is none, told without the database.
+   */
+  #sentDevice(ctx: RequestContext, email: string): string | undefined {
+    const token = ctx.deviceToken;
+    return this.#tracksDevices &&
+      token !== undefined &&
+      this.#deps.deviceTokens.validFor(token, email)
+      ? token
+      : undefined;
+  }
+
+  #lockoutArgs(): LockoutParams {
+    const { loginMaxFailures, lockoutBaseSeconds, lockoutMaxSeconds } = this.#config;
+    return [loginMaxFailures, lockoutBaseSeconds, lockoutMaxSeconds];
   }
 
   /**
@@ -198,12 +292,28 @@ export class Accounts {
       await policy.check(next, accountWords(email, displayName));
       const user = await db.first(statements.findUserById, [auth.user.id]);
       if (!user) throw new SpillwayError("AUTH_SESSION_INVALID");
-      await this.#checkPassword(user, current, input.currentPassword, ticket, ctx, {
-        code: "AUTH_PASSWORD_INCORRECT",
-        detail: '{"reason":"password_change"}',
-      });
+      await this.#checkPassword(
+        {
+          lockedUntil: user.locked_until,
+          countFailure: () =>
+            db.rows(statements.loginFailed, [
+              user.id,
+              ...this.#lockoutArgs(),
+              ctx.ip,
+              '{"reason":"password_change"}',
+            ]),
+        },
+        user,
+        { normalised: current, asTyped: input.currentPassword },
+        ticket,
+        ctx,
+        "AUTH_PASSWORD_INCORRECT",
+      );
       const newHash = await hasher.hash(next, ctx.signal);
       const token = newSessionToken();
+      // Whoever knew the old password may have made their browser known:
+      // only the caller's device stays.
+      const keptDevice = this.#sentDevice(ctx, user.email);
       const row = await db.first(statements.changePassword, [
         user.id,
         user.password_hash,
@@ -212,6 +322,7 @@ export class Accounts {
         newSessionSeconds(this.#config),
         ctx.ip,
         clip(ctx.userAgent),
+        keptDevice === undefined ? null : hashSessionToken(keptDevice),
       ]);
       // Changed by another request since it was read: the password just
       // checked is no longer the account's.
@@ -227,33 +338,35 @@ export class Accounts {
 
   /**
    * A login's or a password change's check of the account's password:
-   * refused while the account is locked; a wrong password counts towards the
-   * lockout (recorded with `detail`) and throws `code`.
+   * refused while `guard` (the account's lockout, or a known device's) is
+   * locked; a wrong password is counted on it and throws `wrongCode`.
    */
   async #checkPassword(
+    guard: FailureGuard,
     user: UserRow,
-    normalised: string,
-    asTyped: string,
+    password: { normalised: string; asTyped: string },
     ticket: HashTicket,
     ctx: RequestContext,
-    wrong: { code: "AUTH_INVALID_CREDENTIALS" | "AUTH_PASSWORD_INCORRECT"; detail: string | null },
+    wrongCode: "AUTH_INVALID_CREDENTIALS" | "AUTH_PASSWORD_INCORRECT",
   ): Promise<void> {
-    const lockedForMs = (user.locked_until?.getTime() ?? 0) - this.#clock.now();
+    const lockedForMs = (guard.lockedUntil?.getTime() ?? 0) - this.#clock.now();
     if (lockedForMs > 0) throw lockedOut(lockedForMs);
     // A hash made before passwords were normalised is of the password as typed.
-    const password = user.password_nfkc ? normalised : asTyped;
-    if (await ticket.verify(user.password_hash, password, ctx.signal)) return;
-    const { loginMaxFailures, lockoutBaseSeconds, lockoutMaxSeconds } = this.#config;
-    await this.#deps.db.rows(statements.loginFailed, [
-      user.id,
-      loginMaxFailures,
-      lockoutBaseSeconds,
-      lockoutMaxSeconds,
-      ctx.ip,
-      wrong.detail,
-    ]);
-    throw new SpillwayError(wrong.code);
+    const candidate = user.password_nfkc ? password.normalised : password.asTyped;
+    if (await ticket.verify(user.password_hash, candidate, ctx.signal)) return;
+    await guard.countFailure();
+    throw new SpillwayError(wrongCode);
   }
+}
+
+/** Where a password check's lockout is read from and its failure counted. */
+interface FailureGuard {
+  lockedUntil: Date | null;
+  countFailure: () => Promise<unknown>;
+}
+
+function withDevice(deviceToken: string | undefined): { deviceToken?: string } {
+  return deviceToken === undefined ? {} : { deviceToken };
 }
 
 function normaliseDisplayName(input: string | null | undefined): string | null {

@@ -6,6 +6,7 @@ export {
   type PasswordChangeInput,
   type RegisterInput,
 } from "./accounts.js";
+export { DeviceTokens, loadDeviceTokens } from "./device-token.js";
 export { normaliseEmail } from "./email.js";
 export { InFlight } from "./in-flight.js";
 export { IpThrottle, type IpThrottleConfig } from "./ip-throttle.js";

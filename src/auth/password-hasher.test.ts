@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { isSpillwayError } from "../errors/index.js";
-import { PasswordHasher, type PasswordHasherConfig } from "./password-hasher.js";
+import { type HashTicket, PasswordHasher, type PasswordHasherConfig } from "./password-hasher.js";
 
 const light = { memoryCostKib: 1024, timeCost: 1, parallelism: 1 };
 /** Long enough (a few ms) that the test acts while the first hash runs. */
@@ -20,7 +20,7 @@ function newHasher(config: PasswordHasherConfig): PasswordHasher {
 
 /** Hash slots on a clock that only moves when told, after one hash that took 20 ms on it. */
 async function slotsAt20Ms(
-  config: { queueTimeoutMs: number; queueTargetMs?: number },
+  config: { queueTimeoutMs: number; queueTargetMs?: number; queueMax?: number },
   concurrency = 1,
 ) {
   const clock = { t: 0, now: () => clock.t };
@@ -246,6 +246,80 @@ describe("PasswordHasher", () => {
     await expect(second.verify(encoded, "pw-pw-pw-pw")).rejects.toThrow(/already used/);
     // A used ticket no longer counts: there is room again.
     hasher.admit().release();
+  });
+
+  it("admits with priority past a full queue, and starts those hashes before the crowd's waiters", async () => {
+    const hasher = newHasher({ concurrency: 1, queueMax: 3, queueTimeoutMs: 60_000, ...slow });
+    const order: string[] = [];
+    const hashAs = (name: string, ticket?: HashTicket) =>
+      (ticket ? ticket.hash(`${name}-pw`) : hasher.hash(`${name}-pw`)).then(() => {
+        order.push(name);
+      });
+    const crowd = ["running", "posted", "queued-1", "queued-2"].map((name) => hashAs(name));
+    expect([hasher.running, hasher.waiting]).toEqual([1, 3]);
+    // tryAdmit refuses without counting a refusal; admit counts it.
+    expect(hasher.tryAdmit()).toBeUndefined();
+    expect(hasher.refused).toBe(0);
+    expect(() => hasher.admit()).toThrow(expect.objectContaining({ code: "HASH_SATURATED" }));
+    expect(hasher.refused).toBe(1);
+    // In front of a priority hash: the one running, the one posted, and the
+    // priority ones before it; not the crowd's waiters.
+    const first = hasher.admit({ priority: true });
+    const second = hasher.admit({ priority: true });
+    // Bounded too: the one posted and two held make queueMax.
+    expect(() => hasher.admit({ priority: true })).toThrow(
+      expect.objectContaining({ code: "HASH_SATURATED" }),
+    );
+    await Promise.all([...crowd, hashAs("priority-1", first), hashAs("priority-2", second)]);
+    expect(hasher.priorityAdmitted).toBe(2);
+    expect(order).toEqual([
+      "running",
+      "posted",
+      "priority-1",
+      "priority-2",
+      "queued-1",
+      "queued-2",
+    ]);
+  });
+
+  it("holds the priority lane to the burst tolerance when not overloaded", async () => {
+    const { hasher } = await slotsAt20Ms({ queueTimeoutMs: 50 });
+    const running = hasher.hash("pw-pw-pw-pw");
+    const posted = hasher.hash("next-pw");
+    expect(hasher.overloaded).toBe(false);
+    // In front: the one posted (20 ms), then its own turn: 40 ms <= 50.
+    const first = hasher.admit({ priority: true });
+    // A second would start after 60 ms: refused.
+    expect(() => hasher.admit({ priority: true })).toThrow(
+      expect.objectContaining({ code: "HASH_SATURATED" }),
+    );
+    first.release();
+    await Promise.all([running, posted]);
+  });
+
+  it("absorbs a burst in the priority lane, and holds it to the CoDel target once it stands", async () => {
+    const { hasher, clock } = await slotsAt20Ms({
+      queueTimeoutMs: 1000,
+      queueTargetMs: 50,
+      queueMax: 10,
+    });
+    const crowd = ["running", "posted"].map((n) => hasher.hash(`${n}-pw`));
+    // A burst: each waits behind the one posted and those before it, 40, 60
+    // and 80 ms, within the burst tolerance though past the target.
+    const burst = [1, 2, 3].map(() => hasher.admit({ priority: true }));
+    const waiting = burst.map((ticket, i) => ticket.hash(`priority-${i}-pw`));
+    expect(hasher.priorityAdmitted).toBe(3);
+    // The lane's head has waited past the target for an interval: it stands.
+    clock.t += 120;
+    // The crowd's lane is another matter: there, one more is admitted.
+    const crowdTicket = hasher.tryAdmit();
+    expect(crowdTicket).toBeDefined();
+    crowdTicket?.release();
+    // Now only what would wait no longer than the target: 100 ms is refused.
+    expect(() => hasher.admit({ priority: true })).toThrow(
+      expect.objectContaining({ code: "HASH_SATURATED" }),
+    );
+    await Promise.all([...crowd, ...waiting]);
   });
 
   it("makes the dummy hash when ready: an unknown email's first verify costs one hash, as any", async () => {

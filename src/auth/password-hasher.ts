@@ -50,13 +50,29 @@ interface Job extends HashJob {
   enqueuedAtMs: number;
   /** False when it started the moment it was submitted (an idle thread took it). */
   waited: boolean;
+  /** Admitted with priority: its wait is watched apart from the crowd's. */
+  priority: boolean;
 }
 
 interface Waiter {
+  /** With priority, it waits ahead of every waiter without (see `admit`). */
   job: Job;
   timer: NodeJS.Timeout;
   signal: AbortSignal | undefined;
   onAbort: () => void;
+}
+
+export interface AdmitOptions {
+  /**
+   * Ahead of the crowd: waits before every hash admitted without it. It is
+   * refused only when the hashes in front of it (those running or posted,
+   * and those admitted with priority) could not be done within the burst
+   * tolerance, or within the CoDel target once the priority lane itself
+   * stands. For the few callers the service knows (a login from a device
+   * its account knows), so that they are served through an overload the
+   * rest of the crowd is refused in. Default false.
+   */
+  priority?: boolean;
 }
 
 const argon2id = 2;
@@ -82,10 +98,16 @@ export class PasswordHasher {
   #dummyHash: Promise<string> | undefined;
   #completed = 0;
   #refused = 0;
+  #priorityAdmitted = 0;
   /** Admitted tickets not yet used: they will queue, so they count in the estimate. */
   #reserved = 0;
+  /** Of those, the ones admitted with priority. */
+  #reservedPriority = 0;
   #intervalStartMs = 0;
   #minWaitMs = Number.POSITIVE_INFINITY;
+  #priorityMinWaitMs = Number.POSITIVE_INFINITY;
+  /** The priority lane stood (as #overloadUntilMs for the crowd's): until then it waits only the target. */
+  #priorityStandingUntilMs = Number.NEGATIVE_INFINITY;
   /** Overloaded until then: a second after the queue last stood or refused (see #overloaded). */
   #overloadUntilMs = Number.NEGATIVE_INFINITY;
   /** `concurrency`, or one fewer while the event loop lags (see #slotsNow). */
@@ -106,8 +128,11 @@ export class PasswordHasher {
       },
       {
         began: (job, nowMs) => {
-          // How long it waited feeds the queue's CoDel watch.
-          if (job.waited) this.#minWaitMs = Math.min(this.#minWaitMs, nowMs - job.enqueuedAtMs);
+          // How long it waited feeds its lane's CoDel watch.
+          if (!job.waited) return;
+          const waitedMs = nowMs - job.enqueuedAtMs;
+          if (job.priority) this.#priorityMinWaitMs = Math.min(this.#priorityMinWaitMs, waitedMs);
+          else this.#minWaitMs = Math.min(this.#minWaitMs, waitedMs);
         },
         ended: (tookMs) => this.#ended(tookMs),
         stopped: () => this.#startWaiting(),
@@ -225,6 +250,10 @@ export class PasswordHasher {
   get overloaded(): boolean {
     return this.#clock.now() < this.#overloadUntilMs;
   }
+  /** Hashes and verifications done with priority (see `AdmitOptions`): tickets used, not released. */
+  get priorityAdmitted(): number {
+    return this.#priorityAdmitted;
+  }
   /** Average milliseconds one hash takes on this machine now. */
   get serviceMs(): number {
     return this.#serviceMs ?? 0;
@@ -268,14 +297,28 @@ export class PasswordHasher {
    * an email lookup). The ticket holds its place in the estimate until it is
    * used or released, so what was admitted is not refused later.
    */
-  admit(): HashTicket {
-    if (this.#refuses()) throw this.#saturated();
+  admit(options: AdmitOptions = {}): HashTicket {
+    const ticket = this.tryAdmit(options);
+    if (!ticket) throw this.#saturated();
+    return ticket;
+  }
+
+  /**
+   * As `admit`, but a refusal is undefined, not an error, and not counted
+   * as one: for a caller that has another way in (see Accounts' logins).
+   * A refusal still starts or extends the overload, as one made would.
+   */
+  tryAdmit(options: AdmitOptions = {}): HashTicket | undefined {
+    const priority = options.priority ?? false;
+    if (this.#refuses(priority)) return undefined;
     this.#reserved++;
+    if (priority) this.#reservedPriority++;
     let held = true;
     const release = () => {
       if (!held) return;
       held = false;
       this.#reserved--;
+      if (priority) this.#reservedPriority--;
     };
     const use = <T extends string | boolean>(
       password: string,
@@ -284,7 +327,8 @@ export class PasswordHasher {
     ): Promise<T> => {
       if (!held) return Promise.reject(new Error("hash ticket already used"));
       release();
-      return this.#submit<T>(password, encoded, signal, true);
+      if (priority) this.#priorityAdmitted++;
+      return this.#submit<T>(password, encoded, signal, true, priority);
     };
     return {
       hash: (password, signal) => use<string>(password, undefined, signal),
@@ -309,21 +353,41 @@ export class PasswordHasher {
    * the machine is busy answering refusals, and a limit in time would then
    * shrink with it.
    */
-  #refuses(): boolean {
+  #refuses(priority: boolean): boolean {
     const now = this.#clock.now();
     const overloaded = this.#overloaded(now);
     const slots = this.#slotsNow(overloaded);
-    const ahead = this.waiting + this.#reserved;
+    // With priority, only what runs, is posted (as good as started) or will
+    // wait ahead of it is in front: the crowd waits behind it.
+    const ahead = priority
+      ? this.#threads.posted + this.#priorityWaiting() + this.#reservedPriority
+      : this.waiting + this.#reserved;
     const inFront = this.running + ahead;
     if (inFront < slots) return false;
-    const refuse = overloaded
-      ? inFront >= 2 * slots
-      : ahead >= this.#config.queueMax ||
-        Math.ceil((ahead + 1) / slots) * this.serviceMs > this.#config.queueTimeoutMs;
+    // The priority lane absorbs bursts within the burst tolerance, as the
+    // crowd's does when not overloaded; once it stands (CoDel, below) it
+    // admits only what would wait no longer than the target: priority
+    // decides who gets in, and a sustained rush of priority callers is
+    // refused fast as the crowd is.
+    const limitMs =
+      priority && now < this.#priorityStandingUntilMs
+        ? (this.#config.queueTargetMs ?? 50)
+        : this.#config.queueTimeoutMs;
+    const refuse =
+      overloaded && !priority
+        ? inFront >= 2 * slots
+        : ahead >= this.#config.queueMax ||
+          Math.ceil((ahead + 1) / slots) * this.serviceMs > limitMs;
     // Refusing means demand exceeds capacity: overload lasts while it does
     // (a queue kept at one per slot no longer stands, so CoDel alone would let go).
     if (refuse) this.#overloadUntilMs = now + overloadHoldMs;
     return refuse;
+  }
+
+  /** Waiters with priority: the head of the queue, up to the first without. */
+  #priorityWaiting(): number {
+    const firstWithout = this.#queue.findIndex((waiter) => !waiter.job.priority);
+    return firstWithout < 0 ? this.#queue.length : firstWithout;
   }
 
   #submit<T extends string | boolean>(
@@ -331,6 +395,7 @@ export class PasswordHasher {
     encoded: string | undefined,
     signal?: AbortSignal,
     admitted = false,
+    priority = false,
   ): Promise<T> {
     if (signal?.aborted) return Promise.reject(this.#saturated(false));
     if (this.#closed) return Promise.reject(new Error("password hasher closed"));
@@ -342,11 +407,12 @@ export class PasswordHasher {
         reject,
         enqueuedAtMs: this.#clock.now(),
         waited: false,
+        priority,
       };
       const thread = this.#queue.length === 0 ? this.#threads.pick(this.slots) : undefined;
       if (thread?.jobs.length === 0) return this.#threads.post(thread, job);
       // Refuse now what could not start before its deadline anyway.
-      if (!admitted && this.#refuses()) return reject(this.#saturated());
+      if (!admitted && this.#refuses(false)) return reject(this.#saturated());
       // Posted as a busy thread's next, it is as good as started: it starts
       // within a hash, and neither its deadline nor its client leaving takes
       // it back. In the queue, both do.
@@ -363,7 +429,8 @@ export class PasswordHasher {
         onAbort: () => this.#drop(waiter, false),
       };
       signal?.addEventListener("abort", waiter.onAbort, { once: true });
-      this.#queue.push(waiter);
+      if (priority) this.#queue.splice(this.#priorityWaiting(), 0, waiter);
+      else this.#queue.push(waiter);
     });
   }
 
@@ -393,24 +460,28 @@ export class PasswordHasher {
   }
 
   /**
-   * Overloaded: in the last `overloadHoldMs` the queue stood (CoDel: even the
-   * shortest wait of a 100 ms interval exceeded the target) or a hash was
-   * refused. Held that long because a queue kept short drains now and then;
-   * leaving overload at once would admit a full burst tolerance again.
+   * Overloaded: in the last `overloadHoldMs` the crowd's queue stood (CoDel:
+   * even the shortest wait of a 100 ms interval exceeded the target) or a
+   * hash was refused. Held that long because a queue kept short drains now
+   * and then; leaving overload at once would admit a full burst tolerance
+   * again. The priority lane is watched the same way, apart, and its waits
+   * never hide the crowd's.
    */
   #overloaded(now: number): boolean {
     if (now - this.#intervalStartMs >= 100) {
-      const head = this.#queue[0];
-      const shortest =
-        this.#minWaitMs === Number.POSITIVE_INFINITY
-          ? head
-            ? now - head.job.enqueuedAtMs
-            : 0
-          : this.#minWaitMs;
-      const standing = this.#queue.length > 0 && shortest > (this.#config.queueTargetMs ?? 50);
-      if (standing) this.#overloadUntilMs = now + overloadHoldMs;
+      const targetMs = this.#config.queueTargetMs ?? 50;
+      const stood = (shortestMs: number, head: Waiter | undefined) =>
+        head !== undefined &&
+        (shortestMs === Number.POSITIVE_INFINITY ? now - head.job.enqueuedAtMs : shortestMs) >
+          targetMs;
+      const priorityHead = this.#queue[0]?.job.priority ? this.#queue[0] : undefined;
+      const crowdHead = this.#queue[this.#priorityWaiting()];
+      if (stood(this.#minWaitMs, crowdHead)) this.#overloadUntilMs = now + overloadHoldMs;
+      if (stood(this.#priorityMinWaitMs, priorityHead))
+        this.#priorityStandingUntilMs = now + overloadHoldMs;
       this.#intervalStartMs = now;
       this.#minWaitMs = Number.POSITIVE_INFINITY;
+      this.#priorityMinWaitMs = Number.POSITIVE_INFINITY;
     }
     return now < this.#overloadUntilMs;
   }

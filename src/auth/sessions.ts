@@ -26,6 +26,8 @@ export interface RequestContext {
   ip: string | null;
   userAgent: string | null;
   signal?: AbortSignal;
+  /** The caller's device token (its own cookie), where credentials are checked: unchecked, as sent. */
+  deviceToken?: string | undefined;
 }
 
 export interface UserView {
@@ -51,6 +53,12 @@ export interface Authenticated {
 
 export interface IssuedSession extends Authenticated {
   token: string;
+  /**
+   * The device token to keep in the caller's device cookie (a new one, or
+   * the one it sent, now good for another knownDeviceDays); none when
+   * devices are not tracked, or at a password change.
+   */
+  deviceToken?: string;
 }
 
 export interface SessionListing extends SessionView {

@@ -330,6 +330,13 @@ export const settings = {
     doc: "first lockout; doubles each time",
   },
   lockoutMaxSeconds: { kind: "int", default: 3600, min: 1, max: 604_800, doc: "longest lockout" },
+  knownDeviceDays: {
+    kind: "int",
+    default: 180,
+    min: 0,
+    max: 3650,
+    doc: "a browser that logged in to an account stays known to it this many days after its last login: its wrong passwords lock only itself, and others' never lock it out; 0 off (every known device is forgotten)",
+  },
 } as const satisfies Record<string, Setting>;
 
 export type Setting =

@@ -16,6 +16,8 @@ export {
 } from "./notification-listener.js";
 export { type Statement, statement } from "./statement.js";
 export {
+  type LockoutParams,
+  type LoginUserRow,
   type RevokedRow,
   type SessionRow,
   type SessionUserRow,

@@ -135,4 +135,49 @@ BEGIN
   RETURN purged;
 END $$;`,
   },
+  {
+    version: 7,
+    name: "known devices",
+    // A browser that logged in to an account is known to it by a token in a
+    // cookie of its own (only its SHA-256 is stored). Its wrong passwords
+    // count here, not on the account: failures from everywhere else lock the
+    // account for everyone else, never for the devices its owner uses
+    // (OWASP's device cookies). last_login_at is kept to within a day; the
+    // purge deletes by it.
+    sql: `
+CREATE TABLE known_devices (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  token_hash bytea NOT NULL CHECK (length(token_hash) = 32),
+  failed_logins integer NOT NULL DEFAULT 0,
+  lockouts integer NOT NULL DEFAULT 0,
+  locked_until timestamptz,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  last_login_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX known_devices_token_hash_key ON known_devices (token_hash);
+CREATE INDEX known_devices_user_idx ON known_devices (user_id, last_login_at);
+CREATE INDEX known_devices_last_login_at_idx ON known_devices (last_login_at);`,
+  },
+  {
+    version: 8,
+    name: "returning devices",
+    // When a device first came back (a login that sent its token): a
+    // browser. A client that keeps no cookies gets a new device at every
+    // login and never comes back; the cap on an account's devices drops
+    // those first, so they cannot push out the browsers its owner uses.
+    sql: "ALTER TABLE known_devices ADD COLUMN returned_at timestamptz;",
+  },
+  {
+    version: 9,
+    name: "service secrets",
+    // Secrets every instance must share, made by the first to start (see
+    // loadDeviceTokens): the key that binds a device token to its account.
+    sql: `
+CREATE TABLE service_secrets (
+  name text PRIMARY KEY,
+  secret bytea NOT NULL CHECK (length(secret) >= 32),
+  created_at timestamptz NOT NULL DEFAULT now()
+);`,
+  },
 ];

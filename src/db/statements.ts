@@ -18,6 +18,12 @@ export interface UserRow {
   created_at: Date;
 }
 
+/** A login's user row, with the device the caller presented when the account knows it. */
+export interface LoginUserRow extends UserRow {
+  device_id: string | null;
+  device_locked_until: Date | null;
+}
+
 export interface SessionUserRow {
   session_id: string;
   user_id: string;
@@ -45,11 +51,64 @@ export interface RevokedRow {
 
 type Ip = string | null;
 type UserAgent = string | null;
+/** The lockout's settings, as countFailure's $2 to $4. */
+export type LockoutParams = [maxFailures: number, baseSeconds: number, maxSeconds: number];
+
+/**
+ * Counts a wrong password on a row of `users` or `known_devices` (columns
+ * alike), whose id is $1: the failure that reaches $2 locks the row for
+ * $3 x 2^lockouts seconds, at most $4, and starts a new count. RETURNING:
+ * the row's id and whether this failure locked it.
+ */
+function countFailure(table: "users" | "known_devices"): string {
+  return `
+  UPDATE ${table} SET
+    failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
+    lockouts = CASE WHEN failed_logins + 1 >= $2 THEN lockouts + 1 ELSE lockouts END,
+    locked_until = CASE WHEN failed_logins + 1 >= $2
+      THEN now() + make_interval(secs => least($3::float8 * power(2, lockouts), $4::float8))
+      ELSE locked_until END
+  WHERE id = $1
+  RETURNING id, (failed_logins = 0 AND locked_until > now()) AS just_locked`;
+}
+
+/**
+ * Deletes up to $2 rows whose `column` is more than $1 seconds past, oldest
+ * first, and counts them. Rows another sweep holds are skipped, so instances
+ * sweeping at once share the work instead of waiting on it.
+ */
+function purgeOldest(
+  table: "sessions" | "known_devices",
+  column: "ended_at" | "last_login_at",
+): string {
+  return `
+WITH gone AS (
+  DELETE FROM ${table} WHERE id IN (
+    SELECT id FROM ${table}
+    WHERE ${column} < now() - make_interval(secs => $1)
+    ORDER BY ${column}
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED)
+  RETURNING 1
+)
+SELECT count(*)::int AS purged FROM gone`;
+}
+
+/** The failure event, and the lockout's when the failure locked (`locked` is countFailure's CTE). */
+function failureEvents(locked: string, userId: string, ip: string, detail: string): string {
+  return `
+  INSERT INTO auth_events (kind, user_id, ip, detail)
+  SELECT k, ${userId}, ${ip}, ${detail} FROM ${locked},
+    unnest(CASE WHEN ${locked}.just_locked THEN ARRAY['login_failure', 'lockout'] ELSE ARRAY['login_failure'] END) AS k`;
+}
 
 export const statements = {
   healthCheck: statement<[], { ok: number }>("health_check", "critical", "SELECT 1 AS ok"),
 
-  /** Creates the user, its first session and the event in one statement: all or nothing. */
+  /**
+   * Creates the user, its first session, the event and (given $8) the
+   * registering device in one statement: all or nothing.
+   */
   registerUser: statement<
     [
       email: string,
@@ -59,6 +118,7 @@ export const statements = {
       ttlSeconds: number,
       ip: Ip,
       ua: UserAgent,
+      deviceHash: Buffer | null,
     ],
     SessionUserRow
   >(
@@ -74,18 +134,52 @@ WITH u AS (
   RETURNING id, user_id, created_at, last_seen_at, expires_at
 ), e AS (
   INSERT INTO auth_events (kind, user_id, session_id, ip) SELECT 'register', s.user_id, s.id, $6 FROM s
+), d AS (
+  INSERT INTO known_devices (user_id, token_hash) SELECT u.id, $8 FROM u WHERE $8::bytea IS NOT NULL
 )
 SELECT s.id AS session_id, u.id AS user_id, u.email, u.display_name, u.created_at AS user_created_at,
        s.created_at AS session_created_at, s.last_seen_at, s.expires_at
 FROM u JOIN s ON s.user_id = u.id`,
   ),
 
-  findUserByEmail: statement<[email: string], UserRow>(
-    "find_user_by_email",
+  /**
+   * A login's account by email, with the device the caller presented ($2,
+   * its token's hash; null: none) when the account knows it and it logged in
+   * within $3 seconds.
+   */
+  findUserForLogin: statement<
+    [email: string, deviceHash: Buffer | null, knownDeviceSeconds: number],
+    LoginUserRow
+  >(
+    "find_user_for_login",
     "bulk",
     `
-SELECT id, email, display_name, password_hash, password_nfkc, locked_until, created_at
-FROM users WHERE email = $1`,
+SELECT u.id, u.email, u.display_name, u.password_hash, u.password_nfkc, u.locked_until, u.created_at,
+       d.id AS device_id, d.locked_until AS device_locked_until
+FROM users u
+LEFT JOIN known_devices d ON d.token_hash = $2 AND d.user_id = u.id
+  AND d.last_login_at > now() - make_interval(secs => $3)
+WHERE u.email = $1`,
+  ),
+
+  /**
+   * A shared secret by name: $2 is stored when there is none yet. No row
+   * only when another instance stored one in the same instant (this
+   * statement's snapshot predates it): ask again.
+   */
+  serviceSecret: statement<[name: string, candidate: Buffer], { secret: Buffer }>(
+    "service_secret",
+    "bulk",
+    `
+WITH made AS (
+  INSERT INTO service_secrets (name, secret) VALUES ($1, $2)
+  ON CONFLICT (name) DO NOTHING
+  RETURNING secret
+)
+SELECT secret FROM made
+UNION ALL
+SELECT secret FROM service_secrets WHERE name = $1
+LIMIT 1`,
   ),
 
   findUserById: statement<[userId: string], UserRow>(
@@ -101,7 +195,10 @@ FROM users WHERE id = $1`,
    * something changes (failures to clear, a lock to lift, a new hash): a
    * clean login writes no user row, so concurrent logins to one account do
    * not queue on its row lock, and a login storm writes sessions and events
-   * only.
+   * only. The device: a known one ($7) is cleared of failures and noted as
+   * come back (its row written at most daily otherwise); a new one ($8) is
+   * added, and the account keeps $9 devices, those that came back first,
+   * then the most recent.
    */
   loginSucceeded: statement<
     [
@@ -111,6 +208,9 @@ FROM users WHERE id = $1`,
       ip: Ip,
       ua: UserAgent,
       newPasswordHash: string | null,
+      knownDeviceId: string | null,
+      newDeviceHash: Buffer | null,
+      devicesPerAccount: number,
     ],
     SessionUserRow
   >(
@@ -120,11 +220,26 @@ FROM users WHERE id = $1`,
 WITH u AS (
   SELECT id, email, display_name, created_at FROM users WHERE id = $1
 ), cleared AS (
-  UPDATE users SET failed_logins = 0, lockouts = 0, locked_until = NULL,
-                   password_hash = coalesce($6, password_hash),
-                   password_nfkc = password_nfkc OR $6::text IS NOT NULL
+  UPDATE users SET
+    failed_logins = CASE WHEN $7::uuid IS NULL THEN 0 ELSE failed_logins END,
+    lockouts = CASE WHEN $7::uuid IS NULL THEN 0 ELSE lockouts END,
+    locked_until = CASE WHEN $7::uuid IS NULL THEN NULL ELSE locked_until END,
+    password_hash = coalesce($6, password_hash),
+    password_nfkc = password_nfkc OR $6::text IS NOT NULL
   WHERE id = $1
-    AND (failed_logins <> 0 OR lockouts <> 0 OR locked_until IS NOT NULL OR $6::text IS NOT NULL)
+    AND (($7::uuid IS NULL AND (failed_logins <> 0 OR lockouts <> 0 OR locked_until IS NOT NULL))
+         OR $6::text IS NOT NULL)
+), seen AS (
+  UPDATE known_devices SET failed_logins = 0, lockouts = 0, locked_until = NULL, last_login_at = now(),
+                           returned_at = coalesce(returned_at, now())
+  WHERE id = $7 AND (failed_logins <> 0 OR lockouts <> 0 OR locked_until IS NOT NULL
+                     OR returned_at IS NULL OR last_login_at < now() - interval '1 day')
+), added AS (
+  INSERT INTO known_devices (user_id, token_hash) SELECT u.id, $8 FROM u WHERE $8::bytea IS NOT NULL
+), trimmed AS (
+  DELETE FROM known_devices WHERE id IN (
+    SELECT id FROM known_devices WHERE user_id = $1 AND $8::bytea IS NOT NULL
+    ORDER BY returned_at IS NOT NULL DESC, last_login_at DESC, created_at DESC OFFSET $9::int - 1)
 ), s AS (
   INSERT INTO sessions (user_id, token_hash, expires_at, ip, user_agent)
   SELECT u.id, $2, now() + make_interval(secs => $3), $4, $5 FROM u
@@ -143,34 +258,34 @@ FROM u JOIN s ON s.user_id = u.id`,
    * (capped) and records a lockout.
    */
   loginFailed: statement<
-    [
-      userId: string,
-      maxFailures: number,
-      lockoutBaseSeconds: number,
-      lockoutMaxSeconds: number,
-      ip: Ip,
-      detail: string | null,
-    ],
-    { locked_until: Date | null; just_locked: boolean }
+    [userId: string, ...lockout: LockoutParams, ip: Ip, detail: string | null],
+    { just_locked: boolean }
   >(
     "login_failed",
     "bulk",
     `
-WITH u AS (
-  UPDATE users SET
-    failed_logins = CASE WHEN failed_logins + 1 >= $2 THEN 0 ELSE failed_logins + 1 END,
-    lockouts = CASE WHEN failed_logins + 1 >= $2 THEN lockouts + 1 ELSE lockouts END,
-    locked_until = CASE WHEN failed_logins + 1 >= $2
-      THEN now() + make_interval(secs => least($3::float8 * power(2, lockouts), $4::float8))
-      ELSE locked_until END
-  WHERE id = $1
-  RETURNING id, locked_until, (failed_logins = 0 AND locked_until > now()) AS just_locked
-), e AS (
-  INSERT INTO auth_events (kind, user_id, ip, detail)
-  SELECT k, u.id, $5, CASE WHEN k = 'login_failure' THEN $6::jsonb END FROM u,
-    unnest(CASE WHEN u.just_locked THEN ARRAY['login_failure', 'lockout'] ELSE ARRAY['login_failure'] END) AS k
+WITH u AS (${countFailure("users")}
+), e AS (${failureEvents("u", "u.id", "$5", "$6::jsonb")}
 )
-SELECT locked_until, just_locked FROM u`,
+SELECT just_locked FROM u`,
+  ),
+
+  /**
+   * Counts a wrong password from a device the account knows ($1), on the
+   * device: its own lockout, as the account's (loginFailed) for everyone
+   * else. Both events name the device.
+   */
+  deviceLoginFailed: statement<
+    [deviceId: string, ...lockout: LockoutParams, ip: Ip, userId: string],
+    { just_locked: boolean }
+  >(
+    "device_login_failed",
+    "bulk",
+    `
+WITH d AS (${countFailure("known_devices")}
+), e AS (${failureEvents("d", "$6", "$5", "jsonb_build_object('device', d.id)")}
+)
+SELECT just_locked FROM d`,
   ),
 
   /** A failed login for an email no account has. */
@@ -261,8 +376,9 @@ FROM r`,
   /**
    * Replaces the password hash if it is still the one the current password
    * was checked against, revokes every session of the user (the caller's
-   * too: a password change renews the session) and opens a new one, in one
-   * statement. No row: the hash changed in between.
+   * too: a password change renews the session) and opens a new one, and
+   * forgets every known device but the caller's ($8), in one statement. No
+   * row: the hash changed in between.
    */
   changePassword: statement<
     [
@@ -273,6 +389,7 @@ FROM r`,
       ttlSeconds: number,
       ip: Ip,
       ua: UserAgent,
+      keepDeviceHash: Buffer | null,
     ],
     SessionUserRow & { revoked: string[] }
   >(
@@ -284,6 +401,8 @@ WITH u AS (
                    failed_logins = 0, lockouts = 0, locked_until = NULL
   WHERE id = $1 AND password_hash = $2
   RETURNING id, email, display_name, created_at
+), forgotten AS (
+  DELETE FROM known_devices WHERE user_id = (SELECT id FROM u) AND token_hash IS DISTINCT FROM $8
 ), r AS (
   UPDATE sessions SET revoked_at = now()
   WHERE user_id = (SELECT id FROM u) AND revoked_at IS NULL
@@ -310,23 +429,22 @@ FROM u JOIN s ON s.user_id = u.id CROSS JOIN n`,
 
   /**
    * Deletes up to $2 sessions that ended (expired or revoked) more than $1
-   * seconds ago, oldest first. Rows another sweep holds are skipped, so
-   * instances sweeping at once share the work instead of waiting on it.
+   * seconds ago, oldest first.
    */
   purgeEndedSessions: statement<[retentionSeconds: number, batch: number], { purged: number }>(
     "purge_ended_sessions",
     "bulk",
-    `
-WITH gone AS (
-  DELETE FROM sessions WHERE id IN (
-    SELECT id FROM sessions
-    WHERE ended_at < now() - make_interval(secs => $1)
-    ORDER BY ended_at
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED)
-  RETURNING 1
-)
-SELECT count(*)::int AS purged FROM gone`,
+    purgeOldest("sessions", "ended_at"),
+  ),
+
+  /**
+   * Deletes up to $2 known devices that last logged in more than $1 seconds
+   * ago (no longer known: findUserForLogin skips them), oldest first.
+   */
+  purgeKnownDevices: statement<[retentionSeconds: number, batch: number], { purged: number }>(
+    "purge_known_devices",
+    "bulk",
+    purgeOldest("known_devices", "last_login_at"),
   ),
 
   /**

@@ -1,5 +1,7 @@
 import type { FastifyRequest } from "fastify";
 import type { RequestContext } from "../auth/index.js";
+import type { Config } from "../config/index.js";
+import { deviceCookieName } from "./session-cookie.js";
 
 /** The caller's address (behind a trusted proxy, the one it names); null when unknown. */
 export function clientIp(request: FastifyRequest): string | null {
@@ -10,6 +12,14 @@ export function clientIp(request: FastifyRequest): string | null {
 export function requestContext(request: FastifyRequest): RequestContext {
   const userAgent = request.headers["user-agent"];
   return { ip: clientIp(request), userAgent: typeof userAgent === "string" ? userAgent : null };
+}
+
+/** A login's, registration's or password change's context: also the device cookie, when sent. */
+export function credentialsContext(
+  request: FastifyRequest,
+  config: Pick<Config, "cookieSecure">,
+): RequestContext {
+  return { ...requestContext(request), deviceToken: request.cookies[deviceCookieName(config)] };
 }
 
 /**

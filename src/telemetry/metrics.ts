@@ -9,6 +9,7 @@ export interface MetricSources {
   sessionPurge: RetentionPurge;
   /** Absent when auth events are kept forever. */
   eventPurge: RetentionPurge | undefined;
+  devicePurge: RetentionPurge;
   /** The per-IP buckets, by the label they are counted under; absent when throttling is off. */
   throttles: { credentials?: IpThrottle | undefined; session_lookups?: IpThrottle | undefined };
 }
@@ -52,7 +53,7 @@ export function poolSnapshot(pool: DatabasePool): PoolSnapshot {
 export function createMetrics(sources: MetricSources): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
-  const { pool, hasher, sessionCache, sessionPurge, eventPurge, throttles } = sources;
+  const { pool, hasher, sessionCache, sessionPurge, eventPurge, devicePurge, throttles } = sources;
   const poolName = { db_client_connection_pool_name: "spillway" };
 
   new Gauge({
@@ -160,6 +161,15 @@ export function createMetrics(sources: MetricSources): Registry {
       this.inc(hasher.refused);
     },
   });
+  new Counter({
+    name: "spillway_password_hash_priority_admitted_total",
+    help: "Password hashes admitted with priority, ahead of the crowd: logins from devices their accounts know, while hashing was saturated.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(hasher.priorityAdmitted);
+    },
+  });
   new Gauge({
     name: "spillway_password_hash_overloaded",
     help: "1 while hashing is overloaded: one slot fewer, and newcomers admitted only with fewer than two hashes per slot in front.",
@@ -179,6 +189,7 @@ export function createMetrics(sources: MetricSources): Registry {
   for (const [purge, name, what] of [
     [sessionPurge, "session", "Ended sessions"],
     [eventPurge, "auth_event", "Auth events past their retention"],
+    [devicePurge, "known_device", "Known devices that have not logged in for knownDeviceDays"],
   ] as const) {
     new Counter({
       name: `spillway_${name}s_purged_total`,

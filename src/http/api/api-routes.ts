@@ -6,8 +6,8 @@ import { SpillwayError } from "../../errors/index.js";
 import { useApiHeaders } from "../api-headers.js";
 import { sendError } from "../error-response.js";
 import { useStrictJsonParser } from "../json-body.js";
-import { clientIp, requestContext, sessionToken } from "../request-context.js";
-import { clearSessionCookie, setSessionCookie } from "../session-cookie.js";
+import { clientIp, credentialsContext, requestContext, sessionToken } from "../request-context.js";
+import { clearSessionCookie, setDeviceCookie, setSessionCookie } from "../session-cookie.js";
 import { type RouteTable, unmatchedRoute } from "../unmatched-route.js";
 import {
   CurrentSessionReply,
@@ -73,6 +73,7 @@ export async function apiRoutes(
 
   const issued = (reply: FastifyReply, s: IssuedSession) => {
     setSessionCookie(reply, config, s.token, s.session.expiresAt);
+    setDeviceCookie(reply, config, s.deviceToken);
     return { user: s.user, session: { ...s.session, token: s.token } };
   };
 
@@ -87,7 +88,7 @@ export async function apiRoutes(
       },
     },
     async (request, reply) => {
-      const session = await accounts.register(request.body, requestContext(request));
+      const session = await accounts.register(request.body, credentialsContext(request, config));
       return reply.code(201).send(issued(reply, session));
     },
   );
@@ -97,13 +98,15 @@ export async function apiRoutes(
     {
       schema: {
         summary: "Log in with email and password",
+        description:
+          "Sets the session cookie and the device cookie. Sent back at the next login, the device cookie keeps the client known to the account: its wrong passwords lock only itself, and failures from elsewhere never lock it out.",
         tags: ["accounts"],
         body: LoginBody,
         response: { 200: IssuedSessionReply, ...errorReplies },
       },
     },
     async (request, reply) => {
-      const session = await accounts.login(request.body, requestContext(request));
+      const session = await accounts.login(request.body, credentialsContext(request, config));
       return issued(reply, session);
     },
   );
@@ -121,7 +124,11 @@ export async function apiRoutes(
     },
     async (request, reply) => {
       const auth = mustHave(request.auth);
-      const session = await accounts.changePassword(auth, request.body, requestContext(request));
+      const session = await accounts.changePassword(
+        auth,
+        request.body,
+        credentialsContext(request, config),
+      );
       return issued(reply, session);
     },
   );

@@ -7,8 +7,8 @@ import type { Config } from "../../config/index.js";
 import { isSpillwayError, SpillwayError } from "../../errors/index.js";
 import { prepareErrorReply, sendError } from "../error-response.js";
 import { allStringsWellFormed } from "../json-body.js";
-import { clientIp, requestContext } from "../request-context.js";
-import { clearSessionCookie, setSessionCookie } from "../session-cookie.js";
+import { clientIp, credentialsContext, requestContext } from "../request-context.js";
+import { clearSessionCookie, setDeviceCookie, setSessionCookie } from "../session-cookie.js";
 import { type RouteTable, unmatchedRoute } from "../unmatched-route.js";
 import { accountPage, errorPage, loginPage, registerPage } from "./views.js";
 
@@ -127,9 +127,10 @@ export async function pageRoutes(
     try {
       const issued = await accounts.register(
         { email, password: field(request.body, "password"), displayName },
-        requestContext(request),
+        credentialsContext(request, config),
       );
       setSessionCookie(reply, config, issued.token, issued.session.expiresAt);
+      setDeviceCookie(reply, config, issued.deviceToken);
       return toAccount(reply);
     } catch (err) {
       return refused(reply, err, (error) =>
@@ -147,9 +148,10 @@ export async function pageRoutes(
     try {
       const issued = await accounts.login(
         { email, password: field(request.body, "password") },
-        requestContext(request),
+        credentialsContext(request, config),
       );
       setSessionCookie(reply, config, issued.token, issued.session.expiresAt);
+      setDeviceCookie(reply, config, issued.deviceToken);
       return toAccount(reply);
     } catch (err) {
       return refused(reply, err, (error) =>
@@ -176,7 +178,7 @@ export async function pageRoutes(
           currentPassword: field(request.body, "currentPassword"),
           newPassword: field(request.body, "newPassword"),
         },
-        requestContext(request),
+        credentialsContext(request, config),
       );
       setSessionCookie(reply, config, issued.token, issued.session.expiresAt);
       return reply.redirect("/account?done=password", 303);
