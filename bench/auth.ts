@@ -104,7 +104,7 @@ try {
   // clean login writes a session and an event, not the user's row, so they
   // do not queue on it.
   const accounts = Array.from({ length: 64 }, (_, i) => `bench.${i}@example.com`);
-  const token = await registerAccounts(baseUrl, accounts, password);
+  const { token, deviceCookies } = await registerAccounts(baseUrl, accounts, password);
 
   /** Closed-loop logins as the 64 accounts in turn. */
   const loginLoad = (connections: number, duration = seconds) =>
@@ -114,7 +114,7 @@ try {
       connections,
       duration,
       headers: { "content-type": "application/json" },
-      requests: loginRotation(accounts, password),
+      requests: loginRotation(accounts, password, deviceCookies),
     });
 
   // The machine is shared and noisy: alternate the references and the

@@ -31,7 +31,7 @@ const {
 } = await startBenchService();
 try {
   const accounts = Array.from({ length: 64 }, (_, i) => `bench.${i}@example.com`);
-  await registerAccounts(spillwayUrl, accounts, password);
+  const { deviceCookies } = await registerAccounts(spillwayUrl, accounts, password);
 
   // The bare login's own tables, beside the service's.
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 10 });
@@ -95,7 +95,7 @@ VALUES ($1, $2, now() + interval '14 days') RETURNING id, expires_at`,
       method: "POST",
       connections: loginClients,
       headers: { "content-type": "application/json" },
-      requests: loginRotation(accounts, password),
+      requests: loginRotation(accounts, password, deviceCookies),
     });
 
   const runs: {

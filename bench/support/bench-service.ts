@@ -38,13 +38,18 @@ export async function startBenchService() {
   }
 }
 
-/** Registers each of `emails` with `password` through the API; resolves with the last one's session token. */
+/**
+ * Registers each of `emails` with `password` through the API; resolves with
+ * the last one's session token and each account's device cookie
+ * (`name=value`), in the order of `emails`.
+ */
 export async function registerAccounts(
   baseUrl: string,
   emails: readonly string[],
   password: string,
-): Promise<string> {
+): Promise<{ token: string; deviceCookies: string[] }> {
   let token = "";
+  const deviceCookies: string[] = [];
   for (const email of emails) {
     const registered = await fetch(`${baseUrl}/v1/register`, {
       method: "POST",
@@ -53,6 +58,8 @@ export async function registerAccounts(
     });
     if (registered.status !== 201) throw new Error(`register ${email}: ${registered.status}`);
     token = ((await registered.json()) as { session: { token: string } }).session.token;
+    const device = registered.headers.getSetCookie().find((c) => c.startsWith("spillway_device="));
+    deviceCookies.push(device?.split(";")[0] ?? "");
   }
-  return token;
+  return { token, deviceCookies };
 }

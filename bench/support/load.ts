@@ -28,8 +28,17 @@ export async function load(seconds: number, options: autocannon.Options): Promis
  * builds each request once and only cycles through them: the load generator
  * shares the cores with the service, and rebuilding a request per login
  * (setupRequest) cost it CPU the benchmarks would charge to the service.
- * Every connection walks the list from the start.
+ * Every connection walks the list from the start. Given `cookies` (one per
+ * email: its device cookie), each login sends its account's, as a browser
+ * returning to the service does.
  */
-export function loginRotation(emails: readonly string[], password: string): autocannon.Request[] {
-  return emails.map((email) => ({ body: JSON.stringify({ email, password }) }));
+export function loginRotation(
+  emails: readonly string[],
+  password: string,
+  cookies?: readonly string[],
+): autocannon.Request[] {
+  return emails.map((email, i) => ({
+    body: JSON.stringify({ email, password }),
+    ...(cookies?.[i] ? { headers: { cookie: cookies[i] } } : {}),
+  }));
 }
