@@ -152,6 +152,7 @@ export async function createSpillway(
       workerNice: config.hashThreadNice,
     });
     cleanup.unshift(() => policy.close());
+    policy.start();
     // Operations whose client hung up still run: shutdown waits for them.
     const inFlight = new InFlight();
     const throttles = {

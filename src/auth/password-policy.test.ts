@@ -56,6 +56,23 @@ describe("PasswordPolicy", () => {
     }
   });
 
+  it("starts its worker thread ahead of the first check when told to", async () => {
+    const before = threadsAtNice(6);
+    const policy = new PasswordPolicy({ minScore: 2, workerNice: 6 });
+    try {
+      policy.start();
+      // The thread sets its own nice value once it runs: no check was asked.
+      for (let i = 0; i < 100 && threadsAtNice(6) === before; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(threadsAtNice(6)).toBe(before + 1);
+      expect(await refusal(policy, strong)).toBeUndefined();
+      expect(threadsAtNice(6)).toBe(before + 1);
+    } finally {
+      await policy.close();
+    }
+  });
+
   it("finishes checks in flight on this thread when the worker stops", async () => {
     const policy = new PasswordPolicy({ minScore: 2, workerNice: 0 });
     await policy.check(strong); // the worker is up
