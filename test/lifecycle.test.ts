@@ -14,7 +14,7 @@ import { type AddressInfo, createServer } from "node:net";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFailed, vi } from "vitest";
 import { EmbeddedDatabase, migrations } from "../src/db/index.js";
 import { scrapeMetrics } from "../src/lab/metrics-scrape.js";
 import { freePort } from "./support/free-port.js";
@@ -73,6 +73,8 @@ async function serve(
   });
   children.add(child);
   let out = "";
+  // A test that fails, or times out before its own assertions name it, shows what the service said.
+  onTestFailed(() => console.error(`spillway serve (pid ${child.pid}) printed:\n${out}`));
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const baseUrl = await new Promise<string>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
@@ -925,7 +927,9 @@ describe("spillway serve --workers", () => {
       expect(await served.exited, served.output()).toBe(0);
     }
     expect(served.output()).toMatch(/draining 2 workers/);
-  });
+    // A new cluster makes a database and starts two processes that each
+    // migrate and load zxcvbn at nice 10: on a busy host, half a minute.
+  }, 90_000);
 });
 
 describe("an embedded PostgreSQL in a process", () => {
