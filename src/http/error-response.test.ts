@@ -1,5 +1,5 @@
 import { Writable } from "node:stream";
-import Fastify from "fastify";
+import Fastify, { LogController } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SpillwayError } from "../errors/index.js";
 import { sendError } from "./error-response.js";
@@ -16,7 +16,7 @@ describe("sendError", () => {
         },
       }),
     },
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   });
   const failures: Record<string, () => unknown> = {
     "read-only": () => new SpillwayError("DB_READ_ONLY"),
