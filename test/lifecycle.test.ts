@@ -423,6 +423,29 @@ describe("a port already taken", () => {
     }
   });
 
+  it("under --workers fails the start once, names the port, and stops the embedded database", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as AddressInfo).port;
+    const dataDir = join(dir, "taken-workers");
+    try {
+      // Each replacement would meet the same port: the primary stops instead.
+      const { code, out } = await runCli(["serve"], {
+        SPILLWAY_DATA_DIR: dataDir,
+        SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
+        PORT: String(port),
+        SPILLWAY_WORKERS: "2",
+      });
+      expect(code, out).toBe(1);
+      expect(out).toContain(`the HTTP port 127.0.0.1:${port} is in use`);
+      expect(out).toMatch(/"code":1,.*a worker could not start; stopping/);
+      expect(out).not.toContain("starting another");
+      expect(existsSync(join(dataDir, "postmaster.pid"))).toBe(false);
+    } finally {
+      taken.close();
+    }
+  });
+
   it("names the embedded PostgreSQL's port, or its data directory, when another holds it", async () => {
     const dataDir = join(dir, "held");
     const pgPort = await freePort();
@@ -922,6 +945,24 @@ describe("spillway serve --workers", () => {
       }
       expect(metrics.get("spillway_password_hash_completed_total")).toBeGreaterThanOrEqual(1);
       expect(metrics.get("spillway_db_pool_limit")).toBeGreaterThanOrEqual(2);
+      // A worker killed while serving is replaced at once, and the new one serves.
+      const readyPids = () =>
+        [...served.output().matchAll(/"pid":(\d+),[^\n]*"msg":"spillway ready"/g)].map((m) =>
+          Number(m[1]),
+        );
+      const [victim = 0] = readyPids();
+      process.kill(victim, "SIGKILL");
+      for (let i = 0; i < 300 && readyPids().length < 3; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(served.output()).toMatch(
+        /"signal":"SIGKILL","restartInMs":0,"msg":"worker exited on its own; starting another"/,
+      );
+      expect(readyPids(), served.output()).toHaveLength(3);
+      const again = await call(served.baseUrl, "POST", "/v1/login", {
+        json: { email, password: strongPassword },
+      });
+      expect(again.status).toBe(200);
     } finally {
       served.child.kill("SIGTERM");
       expect(await served.exited, served.output()).toBe(0);

@@ -10,9 +10,10 @@ import { exitOnSignalUntilReady, onStopSignal } from "./signals.js";
  * `spillway serve --workers N`: N processes share the port (node:cluster),
  * each an instance in the connection budget. The primary only supervises:
  * it starts the embedded database when there is no DATABASE_URL, restarts a
- * worker that dies, serves the ops listener with every worker's metrics
- * summed, and on SIGTERM/SIGINT/SIGHUP drains every worker before it stops the
- * database.
+ * worker that dies (later and later while replacements cannot start), serves
+ * the ops listener with every worker's metrics summed, and on
+ * SIGTERM/SIGINT/SIGHUP drains every worker before it stops the database. A
+ * worker that cannot start before any has served fails the start, exit 1.
  */
 /** The primary's log: lines at info, and what an operator must see at its level with its fields. */
 export interface ClusterLog extends RestartLog {
@@ -43,6 +44,11 @@ export async function serveCluster(config: Config, log: ClusterLog): Promise<num
   if (!process.env.SPILLWAY_HASH_CONCURRENCY)
     env.SPILLWAY_HASH_CONCURRENCY = String(hashConcurrency);
   let stopping = false;
+  let stopCluster: (reason: string, failed: boolean) => Promise<void> = async () => {};
+  // Workers that have listened; until one has, the start can still fail.
+  const listened = new Set<number>();
+  // Replacements in a row that exited before they listened: a crash loop.
+  let failedStarts = 0;
   const fork = () => {
     const worker = cluster.fork(env);
     // A worker that disconnects itself after draining leaves an IPC channel
@@ -52,13 +58,26 @@ export async function serveCluster(config: Config, log: ClusterLog): Promise<num
     });
     return worker;
   };
+  cluster.on("listening", (worker) => {
+    listened.add(worker.id);
+    failedStarts = 0;
+  });
   cluster.on("exit", (worker, code, signal) => {
     if (stopping) return;
-    log.error(
-      { pid: worker.process.pid, code, signal },
-      "worker exited on its own; starting another",
-    );
-    fork();
+    const fields = { pid: worker.process.pid, code, signal };
+    if (listened.size === 0) {
+      // No worker has served yet: the start failed (the worker said why), as
+      // a single process's would. Restarting would only repeat it.
+      log.error(fields, "a worker could not start; stopping");
+      void stopCluster("start failed", true);
+      return;
+    }
+    failedStarts = listened.has(worker.id) ? 0 : failedStarts + 1;
+    const restartInMs = restartDelayMs(failedStarts);
+    log.error({ ...fields, restartInMs }, "worker exited on its own; starting another");
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, restartInMs).unref();
   });
   for (let i = 0; i < config.workers; i++) fork();
   let opsUrl = "";
@@ -79,10 +98,10 @@ export async function serveCluster(config: Config, log: ClusterLog): Promise<num
   );
 
   return new Promise<number>((resolve) => {
-    const stop = async (signal: NodeJS.Signals) => {
+    stopCluster = async (reason, failed) => {
       if (stopping) return;
       stopping = true;
-      log.info(`${signal}: draining ${Object.keys(cluster.workers ?? {}).length} workers`);
+      log.info(`${reason}: draining ${Object.keys(cluster.workers ?? {}).length} workers`);
       const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
       const exits = workers.map(
         (w) => new Promise<void>((r) => (w.isDead() ? r() : w.once("exit", () => r()))),
@@ -95,9 +114,19 @@ export async function serveCluster(config: Config, log: ClusterLog): Promise<num
       await ops?.close();
       await embedded?.stop();
       log.info("stopped");
-      resolve(result === "timeout" ? 1 : 0);
+      resolve(failed || result === "timeout" ? 1 : 0);
     };
     ready();
-    onStopSignal((s) => void stop(s));
+    onStopSignal((signal) => void stopCluster(signal, false));
   });
+}
+
+/**
+ * How long the primary waits before it replaces a worker, given how many
+ * replacements in a row exited before they listened: none at once, then 1,
+ * 2, 4... s up to 30 s, so a worker that cannot start (its database gone)
+ * is retried without a crash loop.
+ */
+export function restartDelayMs(failedStarts: number): number {
+  return failedStarts === 0 ? 0 : Math.min(30_000, 1000 * 2 ** (failedStarts - 1));
 }
