@@ -92,13 +92,16 @@ export async function seedThroughApi(
   const worker = async () => {
     while (next < emails.length) {
       const email = emails[next++] as string;
-      let res = await sendPatiently(api.register(email, password));
+      const registered = await sendPatiently(api.register(email, password));
+      let res = registered;
       if (res.status < 200 || res.status >= 300)
         res = await sendPatiently(api.login(email, password));
       const credential = res.status < 300 ? api.credential(res) : undefined;
       if (!credential) {
+        // Both answers: a login's 401 alone hides why the registration failed.
+        const answer = (r: LabResponse) => `${r.status} ${r.body.slice(0, 200)}`;
         throw new Error(
-          `seeding ${email} at ${baseUrl}: ${res.status} ${res.body.slice(0, 200)} (a target for the lab must not rate-limit its client)`,
+          `seeding ${email} at ${baseUrl}: registration ${answer(registered)}, then login ${answer(res)} (a target for the lab must not rate-limit its client)`,
         );
       }
       credentials.push(credential);
