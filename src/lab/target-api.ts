@@ -26,8 +26,12 @@ export interface LabApi {
   credential(response: LabResponse): string | undefined;
 }
 
-/** Tries per seeding request while the service answers 503. */
-const seedAttempts = 10;
+/**
+ * How long one seeding request keeps asking while the service answers 503:
+ * on a host whose other processes take the cores, a few unlucky
+ * registrations were refused ten times in a row while the rest went in.
+ */
+const seedPatienceMs = 60_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // A fresh object per request: autocannon writes content-length into the headers it is given.
@@ -80,9 +84,10 @@ export async function seedThroughApi(
   // concurrent registrations while its hashes are slow. Seeding waits and
   // asks again, as a client should; a 429 stays fatal (see below).
   const sendPatiently = async (request: LabRequest): Promise<LabResponse> => {
-    for (let attempt = 1; ; attempt++) {
+    const giveUpAt = performance.now() + seedPatienceMs;
+    for (;;) {
       const res = await send(request);
-      if (res.status !== 503 || attempt === seedAttempts) return res;
+      if (res.status !== 503 || performance.now() >= giveUpAt) return res;
       const seconds = Number(res.headers.get("retry-after"));
       await sleep(Math.min(Number.isFinite(seconds) && seconds > 0 ? seconds : 1, 5) * 1000);
     }
