@@ -217,15 +217,20 @@ describe("load driver", () => {
       server.close();
     }
     expect(arrivals.length).toBeGreaterThan(600);
-    // The busiest 50 ms must not carry the second's load: a burst would put
-    // the 80 connections' first requests (and their followers) in it.
+    // No 50 ms may carry a fifth of the second's load: a burst would put the
+    // 80 connections' first requests (and their followers) in one. A stalled
+    // event loop sends what fell due together once it runs again, as an open
+    // model must, so what is judged is how many requests arrived in such
+    // crowded windows: a few after a stall, nearly all of them in a burst.
     const start = arrivals[0] ?? 0;
     const windows = new Map<number, number>();
     for (const t of arrivals) {
       const w = Math.floor((t - start) / 50);
       windows.set(w, (windows.get(w) ?? 0) + 1);
     }
-    expect(Math.max(...windows.values())).toBeLessThan(400 * 0.2);
+    const crowded = [...windows.values()].filter((n) => n >= 400 * 0.2);
+    const inCrowds = crowded.reduce((sum, n) => sum + n, 0) / arrivals.length;
+    expect(inCrowds).toBeLessThan(0.25);
   }, 30_000);
 });
 
