@@ -973,6 +973,54 @@ describe("spillway serve --workers", () => {
   }, 90_000);
 });
 
+describe("spillway serve --workers while the database is away", () => {
+  it("retries a worker that cannot start later and later, and serves again once the database is back", async () => {
+    const db = new EmbeddedDatabase({
+      dataDir: join(dir, "cluster-outage"),
+      port: await freePort(),
+    });
+    const served = await serve({
+      SPILLWAY_DATABASE_URL: await db.start(),
+      PORT: String(await freePort()),
+      SPILLWAY_WORKERS: "2",
+    });
+    const lines = (pattern: RegExp) =>
+      served
+        .output()
+        .split("\n")
+        .filter((line) => pattern.test(line));
+    const until = async (done: () => boolean, ms: number) => {
+      for (const end = Date.now() + ms; !done() && Date.now() < end; ) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      await until(() => lines(/spillway ready/).length === 2, 20_000);
+      expect(lines(/spillway ready/), served.output()).toHaveLength(2);
+      await db.stop();
+      const victim = Number(/"pid":(\d+)/.exec(lines(/spillway ready/)[0] ?? "")?.[1]);
+      process.kill(victim, "SIGKILL");
+      // Replaced at once; the replacements meet no database and exit, and
+      // each next one waits longer: 1 s, then 2 s.
+      const restarts = () =>
+        lines(/starting another/).map((l) => /"restartInMs":(\d+)/.exec(l)?.[1]);
+      await until(() => restarts().length >= 3, 30_000);
+      expect(restarts().slice(0, 3), served.output()).toEqual(["0", "1000", "2000"]);
+      await db.start();
+      await until(() => lines(/spillway ready/).length === 3, 30_000);
+      expect(lines(/spillway ready/), served.output()).toHaveLength(3);
+      const reg = await call(served.baseUrl, "POST", "/v1/register", {
+        json: { email: uniqueEmail("back"), password: strongPassword },
+      });
+      expect(reg.status).toBe(201);
+    } finally {
+      served.child.kill("SIGTERM");
+      expect(await served.exited, served.output()).toBe(0);
+      await db.stop();
+    }
+  }, 120_000);
+});
+
 describe("an embedded PostgreSQL in a process", () => {
   /** A node process that starts an embedded PostgreSQL, then runs `then` (TypeScript). */
   async function withDatabase(name: string, then: string) {

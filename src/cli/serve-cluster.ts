@@ -49,6 +49,7 @@ export async function serveCluster(config: Config, log: ClusterLog): Promise<num
   const listened = new Set<number>();
   // Replacements in a row that exited before they listened: a crash loop.
   let failedStarts = 0;
+  const restarts = new Set<NodeJS.Timeout>();
   const fork = () => {
     const worker = cluster.fork(env);
     // A worker that disconnects itself after draining leaves an IPC channel
@@ -75,9 +76,13 @@ export async function serveCluster(config: Config, log: ClusterLog): Promise<num
     failedStarts = listened.has(worker.id) ? 0 : failedStarts + 1;
     const restartInMs = restartDelayMs(failedStarts);
     log.error({ ...fields, restartInMs }, "worker exited on its own; starting another");
-    setTimeout(() => {
-      if (!stopping) fork();
-    }, restartInMs).unref();
+    // Not unref'd: while every worker is down, this timer is what the
+    // primary waits on. A stop clears it.
+    const timer = setTimeout(() => {
+      restarts.delete(timer);
+      fork();
+    }, restartInMs);
+    restarts.add(timer);
   });
   for (let i = 0; i < config.workers; i++) fork();
   let opsUrl = "";
@@ -101,6 +106,7 @@ export async function serveCluster(config: Config, log: ClusterLog): Promise<num
     stopCluster = async (reason, failed) => {
       if (stopping) return;
       stopping = true;
+      for (const timer of restarts) clearTimeout(timer);
       log.info(`${reason}: draining ${Object.keys(cluster.workers ?? {}).length} workers`);
       const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
       const exits = workers.map(
