@@ -400,50 +400,46 @@ describe("stopped from a terminal", () => {
 });
 
 describe("a port already taken", () => {
-  it("is named with the setting to change, and the embedded database is stopped", async () => {
+  /** `spillway serve` (with `env`) on an HTTP port another server holds, to its end. */
+  async function serveOnTakenPort(name: string, env: Record<string, string> = {}) {
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
     const port = (taken.address() as AddressInfo).port;
-    const dataDir = join(dir, "taken");
+    const dataDir = join(dir, name);
     try {
-      const { code, out: err } = await runCli(["serve"], {
+      const run = await runCli(["serve"], {
         SPILLWAY_DATA_DIR: dataDir,
         SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
         PORT: String(port),
+        ...env,
       });
-      expect(code, err).toBe(1);
-      expect(err).toContain(
-        `the HTTP port 127.0.0.1:${port} is in use; choose another with --port or PORT`,
-      );
-      // PostgreSQL removes its pid file when it stops.
-      expect(existsSync(join(dataDir, "postmaster.pid"))).toBe(false);
-      expect(existsSync(join(dataDir, "PG_VERSION"))).toBe(true);
+      return { ...run, port, dataDir };
     } finally {
       taken.close();
     }
+  }
+
+  it("is named with the setting to change, and the embedded database is stopped", async () => {
+    const { code, out, port, dataDir } = await serveOnTakenPort("taken");
+    expect(code, out).toBe(1);
+    expect(out).toContain(
+      `the HTTP port 127.0.0.1:${port} is in use; choose another with --port or PORT`,
+    );
+    // PostgreSQL removes its pid file when it stops.
+    expect(existsSync(join(dataDir, "postmaster.pid"))).toBe(false);
+    expect(existsSync(join(dataDir, "PG_VERSION"))).toBe(true);
   });
 
   it("under --workers fails the start once, names the port, and stops the embedded database", async () => {
-    const taken = createServer();
-    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
-    const port = (taken.address() as AddressInfo).port;
-    const dataDir = join(dir, "taken-workers");
-    try {
-      // Each replacement would meet the same port: the primary stops instead.
-      const { code, out } = await runCli(["serve"], {
-        SPILLWAY_DATA_DIR: dataDir,
-        SPILLWAY_EMBEDDED_PG_PORT: String(await freePort()),
-        PORT: String(port),
-        SPILLWAY_WORKERS: "2",
-      });
-      expect(code, out).toBe(1);
-      expect(out).toContain(`the HTTP port 127.0.0.1:${port} is in use`);
-      expect(out).toMatch(/"code":1,.*a worker could not start; stopping/);
-      expect(out).not.toContain("starting another");
-      expect(existsSync(join(dataDir, "postmaster.pid"))).toBe(false);
-    } finally {
-      taken.close();
-    }
+    // Each replacement would meet the same port: the primary stops instead.
+    const { code, out, port, dataDir } = await serveOnTakenPort("taken-workers", {
+      SPILLWAY_WORKERS: "2",
+    });
+    expect(code, out).toBe(1);
+    expect(out).toContain(`the HTTP port 127.0.0.1:${port} is in use`);
+    expect(out).toMatch(/"code":1,.*a worker could not start; stopping/);
+    expect(out).not.toContain("starting another");
+    expect(existsSync(join(dataDir, "postmaster.pid"))).toBe(false);
   });
 
   it("names the embedded PostgreSQL's port, or its data directory, when another holds it", async () => {

@@ -436,9 +436,17 @@ describe("per-IP token bucket", () => {
 });
 
 describe("behind a proxy (trustProxy)", () => {
-  // Cheap hashes: on a busy host two verifies at full cost outlast the
-  // bucket's refill (1/s), and the third request finds a token again.
-  const quickHashes = { argon2MemoryKib: 1024, argon2TimeCost: 1 };
+  // A bucket of two, refilled 1/s, and cheap hashes: on a busy host two
+  // verifies at full cost outlast the refill, and a third request finds a
+  // token again.
+  const startBehind = (trustProxy: string[]) =>
+    startTestApp({
+      ipBurst: 2,
+      ipRefillPerSecond: 1,
+      trustProxy,
+      argon2MemoryKib: 1024,
+      argon2TimeCost: 1,
+    });
   const loginFrom = (t: TestApp, forwardedFor: string) =>
     call(t.baseUrl, "POST", "/v1/login", {
       json: { email: uniqueEmail(), password: "some-password-1" },
@@ -447,12 +455,7 @@ describe("behind a proxy (trustProxy)", () => {
 
   it("gives each client the proxy forwards a bucket of its own, whatever it writes in the header", async () => {
     // The tests' requests come from 127.0.0.1: here, the proxy.
-    const t = await startTestApp({
-      ipBurst: 2,
-      ipRefillPerSecond: 1,
-      trustProxy: ["loopback"],
-      ...quickHashes,
-    });
+    const t = await startBehind(["loopback"]);
     try {
       const statuses = async (forwardedFor: string, n: number) => {
         const out: number[] = [];
@@ -476,12 +479,7 @@ describe("behind a proxy (trustProxy)", () => {
   });
 
   it("believes no X-Forwarded-For from an address that is not a trusted proxy", async () => {
-    const t = await startTestApp({
-      ipBurst: 2,
-      ipRefillPerSecond: 1,
-      trustProxy: ["10.0.0.0/8"],
-      ...quickHashes,
-    });
+    const t = await startBehind(["10.0.0.0/8"]);
     try {
       const statuses = [];
       for (const client of ["203.0.113.7", "198.51.100.9", "192.0.2.1"]) {
