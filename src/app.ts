@@ -36,7 +36,7 @@ import {
   PlainPool,
   VegasLimit,
 } from "./pool/index.js";
-import { createMetrics } from "./telemetry/index.js";
+import { createMetrics, HttpRequestMetrics } from "./telemetry/index.js";
 
 export interface Spillway {
   readonly config: Config;
@@ -196,7 +196,14 @@ export async function createSpillway(
       });
       await Promise.race([db.first(statements.healthCheck, []), timeout]);
     };
-    const http = await createHttpServer({ config, accounts, sessions, ready });
+    const httpRequests = new HttpRequestMetrics();
+    const http = await createHttpServer({
+      config,
+      accounts,
+      sessions,
+      ready,
+      requestMetrics: httpRequests,
+    });
     observePool(pool, connectionBudget, http.log);
     for (const notice of embedded?.notices ?? []) http.log.warn(notice.fields, notice.message);
     if (embedded) logRestarts(embedded, http.log);
@@ -237,6 +244,7 @@ export async function createSpillway(
       eventPurge,
       devicePurge,
       throttles,
+      httpRequests,
     });
     const ops = config.opsEnabled
       ? await createOpsServer({

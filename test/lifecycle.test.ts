@@ -941,6 +941,11 @@ describe("spillway serve --workers", () => {
       }
       expect(metrics.get("spillway_password_hash_completed_total")).toBeGreaterThanOrEqual(1);
       expect(metrics.get("spillway_db_pool_limit")).toBeGreaterThanOrEqual(2);
+      expect(
+        metrics.get(
+          'http_server_request_duration_seconds_count{http_request_method="POST",http_route="/v1/register",http_response_status_code="201"}',
+        ),
+      ).toBe(1);
       // A worker killed while serving is replaced at once, and the new one serves.
       const readyPids = () =>
         [...served.output().matchAll(/"pid":(\d+),[^\n]*"msg":"spillway ready"/g)].map((m) =>

@@ -117,6 +117,65 @@ describe("ops listener", () => {
     expect(open).toBeGreaterThanOrEqual(1);
     expect(open).toBeLessThanOrEqual(7);
   });
+
+  it("counts every answer by method, route template and status, never by the path as sent", async () => {
+    const duration = "http_server_request_duration_seconds";
+    const series = (labels: string) => `${duration}_count{${labels}}`;
+    const login401 = series(
+      'http_request_method="POST",http_route="/v1/login",http_response_status_code="401"',
+    );
+    const register201 = series(
+      'http_request_method="POST",http_route="/v1/register",http_response_status_code="201"',
+    );
+    const revoke = series(
+      'http_request_method="DELETE",http_route="/v1/sessions/:id",http_response_status_code="404"',
+    );
+    const notFound = series('http_request_method="GET",http_response_status_code="404"');
+    const other = series('http_request_method="_OTHER",http_response_status_code="405"');
+    const before = await scrapeMetrics(t.app.opsUrl ?? "");
+
+    const email = uniqueEmail("http-metrics");
+    const reg = await call(t.baseUrl, "POST", "/v1/register", {
+      json: { email, password: strongPassword },
+    });
+    expect(reg.status).toBe(201);
+    const token = reg.json.session.token as string;
+    for (let i = 0; i < 2; i++) {
+      const wrong = await call(t.baseUrl, "POST", "/v1/login", {
+        json: { email, password: `${strongPassword}-not` },
+      });
+      expect(wrong.status).toBe(401);
+    }
+    const missing = "0190c2a8-0000-7000-8000-000000000000";
+    const revoked = await call(t.baseUrl, "DELETE", `/v1/sessions/${missing}`, { token });
+    expect(revoked.status).toBe(404);
+    const stray = await call(t.baseUrl, "GET", `/v1/no-such-route/${token}`);
+    expect(stray.status).toBe(404);
+    const odd = await call(t.baseUrl, "PROPFIND", "/v1/session");
+    expect(odd.status).toBe(405);
+
+    const text = await (await fetch(`${t.app.opsUrl}/metrics`)).text();
+    expect(text).toContain(`# TYPE ${duration} histogram`);
+    // The token in a path never becomes a label; no session id either.
+    expect(text).not.toContain(token);
+    expect(text).not.toContain(missing);
+    const after = await scrapeMetrics(t.app.opsUrl ?? "");
+    const added = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+    expect(added(register201)).toBe(1);
+    expect(added(login401)).toBe(2);
+    expect(added(revoke)).toBe(1);
+    expect(added(notFound)).toBe(1);
+    expect(added(other)).toBe(1);
+    // Each answer lands in the histogram's buckets: the slowest bucket holds all.
+    const all = series(
+      'le="+Inf",http_request_method="POST",http_route="/v1/login",http_response_status_code="401"',
+    ).replace("_count{", "_bucket{");
+    expect(after.get(all)).toBe(after.get(login401));
+    // A 4xx is the client's: no error_type.
+    expect(
+      [...after.keys()].filter((k) => k.startsWith(duration) && k.includes("error_type")),
+    ).toEqual([]);
+  });
 });
 
 describe("parseMetrics", () => {

@@ -370,6 +370,18 @@ describe("known devices through a hashing overload", () => {
       expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(0);
       expect(statuses.filter((s) => s === 401).length).toBeGreaterThanOrEqual(5);
       expect(statuses.every((s) => s === 401 || s === 503)).toBe(true);
+      // The request metrics tell the shed apart by its code.
+      const answered = await scrapeMetrics(t.app.opsUrl ?? "");
+      const logins = (labels: string) =>
+        answered.get(
+          `http_server_request_duration_seconds_count{http_request_method="POST",http_route="/v1/login",${labels}}`,
+        );
+      expect(logins('http_response_status_code="503",error_type="HASH_SATURATED"')).toBe(
+        2 + statuses.filter((s) => s === 503).length,
+      );
+      expect(logins('http_response_status_code="401"')).toBe(
+        statuses.filter((s) => s === 401).length,
+      );
     } finally {
       await t.close();
     }

@@ -74,6 +74,14 @@ function fieldName(v: { instancePath?: string; params?: unknown }): string {
   return [path, extra].filter(Boolean).join(".") || "body";
 }
 
+/** The error code of each 5xx answer, for the request metrics (see errorCodeOf). */
+const serverErrorCodes = new WeakMap<FastifyReply, ErrorCode>();
+
+/** The error code a 5xx answer was given by prepareErrorReply; undefined for any other. */
+export function errorCodeOf(reply: FastifyReply): ErrorCode | undefined {
+  return serverErrorCodes.get(reply);
+}
+
 /**
  * What every error answer, JSON or page, does beside its body: logs a fault
  * of the service (INTERNAL) as an error, and only that (a 503 shed in a
@@ -88,6 +96,7 @@ export function prepareErrorReply(
 ): ErrorResponse {
   const response = toErrorResponse(err);
   if (response.body.error.code === "INTERNAL") request.log.error({ err }, what);
+  if (response.status >= 500) serverErrorCodes.set(reply, response.body.error.code);
   const retryAfter = response.retryAfterSeconds ?? (response.status === 503 ? 1 : undefined);
   if (retryAfter !== undefined) reply.header("retry-after", String(retryAfter));
   return response;

@@ -10,9 +10,15 @@ import swagger from "@fastify/swagger";
 import Fastify, { type FastifyInstance, LogController } from "fastify";
 import type { Accounts, Sessions } from "../auth/index.js";
 import type { Config } from "../config/index.js";
+import type { HttpRequestMetrics } from "../telemetry/index.js";
 import { apiRoutes } from "./api/api-routes.js";
 import { apiHeaders, useApiHeaders } from "./api-headers.js";
-import { answerClientErrors, answerFrameworkErrors, sendError } from "./error-response.js";
+import {
+  answerClientErrors,
+  answerFrameworkErrors,
+  errorCodeOf,
+  sendError,
+} from "./error-response.js";
 import { healthRoutes } from "./health-routes.js";
 import { pageRoutes } from "./pages/page-routes.js";
 import { noteRoutes } from "./unmatched-route.js";
@@ -22,6 +28,8 @@ export interface HttpServerDeps {
   accounts: Accounts;
   sessions: Sessions;
   ready: () => Promise<void>;
+  /** Every answer's method, route, status and duration, observed as it is sent. */
+  requestMetrics: HttpRequestMetrics;
 }
 
 /** The HTTP face of Spillway: API, pages, health and the OpenAPI document. */
@@ -30,6 +38,7 @@ export async function createHttpServer({
   accounts,
   sessions,
   ready,
+  requestMetrics,
 }: HttpServerDeps): Promise<FastifyInstance> {
   const errorHeaders = apiHeaders(config);
   let draining = false;
@@ -96,6 +105,18 @@ export async function createHttpServer({
   });
 
   app.setErrorHandler((err, request, reply) => sendError(request, reply, err));
+  // Every route's answers and the not-found ones (the router's own refusals
+  // and the drain's 503s are answered before any hook).
+  app.addHook("onResponse", (request, reply, done) => {
+    requestMetrics.observe({
+      method: request.method,
+      route: request.routeOptions.url,
+      status: reply.statusCode,
+      errorCode: errorCodeOf(reply),
+      seconds: reply.elapsedTime / 1000,
+    });
+    done();
+  });
   // From the start of close(): see closingWhen.
   app.addHook("preClose", (done) => {
     draining = true;

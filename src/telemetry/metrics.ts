@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { IpThrottle, PasswordHasher, RetentionPurge, SessionCache } from "../auth/index.js";
 import { AdaptivePool, type DatabasePool, PlainPool } from "../pool/index.js";
+import type { HttpRequestMetrics } from "./http-metrics.js";
 
 export interface MetricSources {
   pool: DatabasePool;
@@ -12,6 +13,8 @@ export interface MetricSources {
   devicePurge: RetentionPurge;
   /** The per-IP buckets, by the label they are counted under; absent when throttling is off. */
   throttles: { credentials?: IpThrottle | undefined; session_lookups?: IpThrottle | undefined };
+  /** The public listener's answers, observed as they are sent. */
+  httpRequests: HttpRequestMetrics;
 }
 
 /** The pool's shape at one instant, whichever pool is in use. */
@@ -47,13 +50,16 @@ export function poolSnapshot(pool: DatabasePool): PoolSnapshot {
  * The service's Prometheus registry. Database pool metrics follow the
  * OpenTelemetry database-client conventions (`db.client.connection.*`);
  * what only Spillway has (the adaptive limit, sheds, the hashing queue) is
- * under `spillway_`. Everything is read when scraped: nothing here runs on a
- * request's path except the pool's shed and timeout counters.
+ * under `spillway_`. HTTP requests follow the HTTP server conventions
+ * (`http.server.request.duration`), observed as each answer is sent; the
+ * rest is read when scraped: nothing else here runs on a request's path
+ * except the pool's shed and timeout counters.
  */
 export function createMetrics(sources: MetricSources): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   const { pool, hasher, sessionCache, sessionPurge, eventPurge, devicePurge, throttles } = sources;
+  registry.registerMetric(sources.httpRequests.duration);
   const poolName = { db_client_connection_pool_name: "spillway" };
 
   new Gauge({
