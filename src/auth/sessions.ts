@@ -4,7 +4,7 @@ import { type Clock, systemClock } from "../util/index.js";
 import type { InFlight } from "./in-flight.js";
 import type { IpThrottle } from "./ip-throttle.js";
 import type { CachedSession, SessionCache } from "./session-cache.js";
-import { hashSessionToken, isSessionTokenShape } from "./session-token.js";
+import { isSessionTokenShape, sessionTokenKey } from "./session-token.js";
 
 export interface SessionsConfig {
   sessionTtlSeconds: number;
@@ -102,13 +102,12 @@ export class Sessions {
   async #authenticate(token: string, ip: string | null): Promise<Authenticated> {
     if (!isSessionTokenShape(token)) throw new SpillwayError("AUTH_SESSION_INVALID");
     const { cache, db } = this.#deps;
-    const tokenHash = hashSessionToken(token);
-    const key = tokenHash.toString("hex");
+    const key = sessionTokenKey(token);
     const now = this.#clock.now();
     let session = cache.get(key);
     if (!session && cache.knownInvalid(key)) throw new SpillwayError("AUTH_SESSION_INVALID");
     if (!session || session.expiresAt.getTime() <= now) {
-      const row = await this.#lookUp(tokenHash, ip);
+      const row = await this.#lookUp(Buffer.from(key, "hex"), ip);
       if (!row) {
         cache.evict(key);
         throw new SpillwayError("AUTH_SESSION_INVALID");
