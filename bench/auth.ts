@@ -196,13 +196,26 @@ try {
   console.log(`overload: 16 logins in a closed loop, each 503 resent at once (${seconds / 2}s)...`);
   const overload = await loginLoad(16, seconds / 2);
 
-  console.log(`hello-world and session checks (${seconds}s each)...`);
-  const helloLoad = await load({ url: `${helloUrl}/hello`, connections: 32 });
-  const checks = await load({
-    url: `${baseUrl}/v1/session`,
-    connections: 32,
-    headers: { authorization: `Bearer ${token}` },
-  });
+  // Alternated like the logins, and the median round taken: one pair of
+  // runs moves by several points with the machine's noise.
+  console.log(`hello-world and session checks, 3 alternating rounds (${seconds / 2}s each)...`);
+  const checkRounds: { helloWorld: Load; sessionChecks: Load; ratio: number }[] = [];
+  for (let round = 0; round < 3; round++) {
+    const helloWorld = await load({
+      url: `${helloUrl}/hello`,
+      connections: 32,
+      duration: seconds / 2,
+    });
+    const sessionChecks = await load({
+      url: `${baseUrl}/v1/session`,
+      connections: 32,
+      duration: seconds / 2,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    checkRounds.push({ helloWorld, sessionChecks, ratio: sessionChecks.rps / helloWorld.rps });
+  }
+  const checksMedian = [...checkRounds].sort((a, b) => a.ratio - b.ratio)[1];
+  if (!checksMedian) throw new Error("no session-check rounds");
 
   await hello.close();
   await app.close();
@@ -219,8 +232,8 @@ try {
       ),
       goal(
         "session-check-vs-hello-world",
-        "GET /v1/session checks/s ÷ Fastify hello-world req/s (same process and run)",
-        checks.rps / helloLoad.rps,
+        "GET /v1/session checks/s ÷ Fastify hello-world req/s (same process and run; median of 3 alternating rounds)",
+        checksMedian.ratio,
         ">=",
         0.5,
       ),
@@ -233,8 +246,8 @@ try {
       ),
       goal(
         "session-check-errors",
-        "non-2xx and socket errors during the session-check run",
-        checks.non2xx + checks.errors,
+        "non-2xx and socket errors during the session-check runs",
+        checkRounds.reduce((n, r) => n + r.sessionChecks.non2xx + r.sessionChecks.errors, 0),
         "<=",
         0,
       ),
@@ -252,8 +265,9 @@ try {
         ratioToAsyncRaw: round(r.ratioToAsyncRaw),
       })),
       overloadClosedLoop16: { ...overload, ratio: round(overload.rps / reference) },
-      helloWorld: helloLoad,
-      sessionChecks: checks,
+      helloWorld: checksMedian.helloWorld,
+      sessionChecks: checksMedian.sessionChecks,
+      sessionCheckRounds: checkRounds.map((r) => ({ ...r, ratio: round(r.ratio) })),
     },
   );
 } finally {
