@@ -165,6 +165,30 @@ describe("session cache across instances", () => {
   });
 });
 
+describe("the cache's lifetime", () => {
+  let d: TestApp;
+  beforeAll(async () => {
+    // Renewal (a database write) only after an hour: only the TTL can send a check back.
+    d = await startTestApp({ sessionCacheTtlMs: 400, sessionRenewAfterSeconds: 3600 });
+  });
+  afterAll(() => d?.close());
+
+  it("trusts an entry for its TTL from the read, however often it is used", async () => {
+    const reg = await call(d.baseUrl, "POST", "/v1/register", {
+      json: { email: uniqueEmail(), password: strongPassword },
+    });
+    const token = reg.json.session.token as string;
+    expect((await call(d.baseUrl, "GET", "/v1/session", { token })).status).toBe(200);
+    // Gone behind the service's back: no notification, only the TTL ends the entry.
+    await sql(d.databaseUrl, "DELETE FROM sessions WHERE id = $1", [reg.json.session.id]);
+    // Checked every few milliseconds, so a TTL renewed on each use would never run out.
+    await until(
+      async () => (await call(d.baseUrl, "GET", "/v1/session", { token })).status === 401,
+      5000,
+    );
+  });
+});
+
 describe("absolute session lifetime", () => {
   // No cache, so each check reads the row as the test left it; renewal after a minute.
   let c: TestApp;

@@ -104,7 +104,11 @@ export class Sessions {
     const { cache, db } = this.#deps;
     const key = sessionTokenKey(token);
     const now = this.#clock.now();
+    // A hit is served as cached and not put back: an entry is trusted for
+    // the cache's TTL from its read, however often it is used, so even a
+    // change that sends no notification (a row deleted by hand) is seen.
     let session = cache.get(key);
+    let read = false;
     if (!session && cache.knownInvalid(key)) throw new SpillwayError("AUTH_SESSION_INVALID");
     if (!session || session.expiresAt.getTime() <= now) {
       const row = await this.#lookUp(Buffer.from(key, "hex"), ip);
@@ -113,6 +117,7 @@ export class Sessions {
         throw new SpillwayError("AUTH_SESSION_INVALID");
       }
       session = fromRow(row);
+      read = true;
     }
     if (now - session.lastSeenAt.getTime() >= this.#config.sessionRenewAfterSeconds * 1000) {
       const renewed = await db
@@ -142,7 +147,7 @@ export class Sessions {
       cache.set(key, session);
       return { ...toAuthenticated(session), renewed: true };
     }
-    cache.set(key, session);
+    if (read) cache.set(key, session);
     return toAuthenticated(session);
   }
 
